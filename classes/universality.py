@@ -1,0 +1,585 @@
+r"""The four universality classes of activations, decided on exact Taylor coefficients.
+
+Write :math:`\sigma(z) = \sum_k a_k z^k` near 0 and
+:math:`\varphi_\sigma(z) = z\sigma'(z) - \sigma(z) = \sum_k c_k z^k` with
+:math:`c_k = (k-1)a_k`. With :math:`q` the order of the first non-zero
+:math:`c_k` and :math:`h_\sigma = c_q` (DESIGN §2):
+
+* **A** — :math:`\varphi_\sigma \equiv 0` near 0: the imbalance is conserved;
+* **B** — :math:`\sigma(0) = 0`, :math:`q` odd;
+* **C** — :math:`\sigma(0) = 0`, :math:`q` even;
+* **D** — :math:`c_0 = -\sigma(0) \ne 0` (:math:`q = 0`).
+
+Beyond the table the classifier reports one-sided classes for piecewise σ,
+conditions on symbolic parameters, :math:`\alpha = 0`, and non-analytic σ (a flat
+or fractional-power :math:`\varphi_\sigma` is never reported as class A).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from classes.registry import lookup
+from symbolic.errors import ExpressionError
+from symbolic.limits import DEFAULT_TIME_LIMIT, time_limit
+from symbolic.parsing import X, parse_activation
+from symbolic.taylor import (
+    SideExpansion,
+    T,
+    expand_side,
+    has_piecewise,
+    is_zero_number,
+    numerically_nonzero,
+    resolve_near_zero,
+    tidy,
+)
+
+__all__ = [
+    "UniversalityClass",
+    "PhiTerm",
+    "Branch",
+    "SideClassification",
+    "Classification",
+    "classify",
+    "DEFAULT_ORDER",
+    "SEARCH_ORDER",
+]
+
+#: Terms of φ_σ listed by default (orders 0..DEFAULT_ORDER).
+DEFAULT_ORDER = 6
+#: How far the search for the first non-zero coefficient goes before concluding.
+SEARCH_ORDER = 32
+
+
+class UniversalityClass(str, enum.Enum):
+    """The four classes of DESIGN §2."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+    @property
+    def description(self) -> str:
+        """One line on what the class means."""
+        return _DESCRIPTIONS[self]
+
+    @classmethod
+    def from_order(cls, q: int) -> UniversalityClass:
+        """The class of a leading φ_σ order ``q`` (0 → D, odd → B, even → C).
+
+        Examples
+        --------
+        >>> UniversalityClass.from_order(3).value
+        'B'
+        """
+        if q == 0:
+            return cls.D
+        if q < 2:
+            raise ValueError(f"φ_σ has no term of order q={q}: c_1 = 0 always")
+        return cls.B if q % 2 else cls.C
+
+
+_DESCRIPTIONS = {
+    UniversalityClass.A: "φ_σ ≡ 0 near 0: layer imbalances are conserved (identity, ReLU, ...)",
+    UniversalityClass.B: "σ(0) = 0, first non-zero φ_σ term of odd order q ≥ 3 (tanh, sin, erf)",
+    UniversalityClass.C: "σ(0) = 0, first non-zero φ_σ term of even order q ≥ 2 (GELU, SiLU)",
+    UniversalityClass.D: "σ(0) ≠ 0: φ_σ(0) = −σ(0) drives the imbalance (sigmoid, softplus)",
+}
+
+
+def _value(expr: sp.Expr | None) -> float | None:
+    if expr is None or expr.free_symbols:
+        return None
+    value = complex(sp.N(expr, 20))
+    return value.real
+
+
+@dataclass(frozen=True)
+class PhiTerm:
+    """One term ``coefficient · x**order`` of φ_σ (``|x|**order`` when fractional)."""
+
+    order: sp.Rational
+    coefficient: sp.Expr
+
+    def to_dict(self) -> dict:
+        order = int(self.order) if sp.sympify(self.order).is_Integer else str(self.order)
+        return {
+            "order": order,
+            "coefficient": sp.sstr(self.coefficient),
+            "value": _value(self.coefficient),
+        }
+
+
+@dataclass(frozen=True)
+class Branch:
+    """The class that holds under a condition on the parameters."""
+
+    condition: sp.Basic
+    class_: UniversalityClass
+    q: int | None
+    leading_coefficient: sp.Expr | None
+
+    def to_dict(self) -> dict:
+        return {
+            "condition": sp.sstr(self.condition),
+            "class": self.class_.value,
+            "q": self.q,
+            "leading_coefficient": None
+            if self.leading_coefficient is None
+            else sp.sstr(self.leading_coefficient),
+        }
+
+
+@dataclass(frozen=True)
+class SideClassification:
+    """The verdict on one side of 0 (or on both, for an analytic σ)."""
+
+    side: str
+    expression: sp.Expr
+    class_: UniversalityClass | None
+    q: int | None
+    leading_coefficient: sp.Expr | None
+    alpha: sp.Expr
+    sigma0: sp.Expr
+    phi_series: tuple[PhiTerm, ...]
+    analytic: bool
+    conditions: tuple[Branch, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "side": self.side,
+            "expression": sp.sstr(self.expression),
+            "class": None if self.class_ is None else self.class_.value,
+            "q": self.q,
+            "leading_coefficient": None
+            if self.leading_coefficient is None
+            else sp.sstr(self.leading_coefficient),
+            "leading_coefficient_value": _value(self.leading_coefficient),
+            "alpha": sp.sstr(self.alpha),
+            "phi_series": [t.to_dict() for t in self.phi_series],
+            "conditions": [b.to_dict() for b in self.conditions],
+        }
+
+
+@dataclass(frozen=True)
+class Classification:
+    r"""Result of :func:`classify`.
+
+    Attributes
+    ----------
+    expression : str
+        σ as SymPy prints it.
+    name : str or None
+        Registry name, if σ was given by name.
+    sigma : sympy.Expr
+        σ in the variable :data:`symbolic.parsing.X`.
+    class_ : UniversalityClass or None
+        ``None`` only for non-analytic σ whose φ_σ has no integer-order leading term.
+    q : int or None
+        Order of the first non-zero φ_σ coefficient (``None`` for class A, 0 for D).
+    leading_coefficient : sympy.Expr or None
+        :math:`h_\sigma = c_q`, exact.
+    alpha, sigma0 : sympy.Expr
+        :math:`\sigma'(0)` (the right derivative when the sides differ) and :math:`\sigma(0)`.
+    phi_series : tuple of PhiTerm
+        Non-zero terms of φ_σ through ``order`` (of the side that sets the class).
+    smoothness : {"analytic", "piecewise", "non-analytic"}
+    sides : tuple of SideClassification or None
+        ``(left, right)`` when the two one-sided expansions differ.
+    conditions : tuple of Branch
+        Classes under conditions on symbolic parameters (empty without parameters).
+    warnings : tuple of str
+    order : int
+    """
+
+    expression: str
+    name: str | None
+    sigma: sp.Expr
+    class_: UniversalityClass | None
+    q: int | None
+    leading_coefficient: sp.Expr | None
+    alpha: sp.Expr
+    sigma0: sp.Expr
+    phi_series: tuple[PhiTerm, ...]
+    smoothness: str
+    sides: tuple[SideClassification, SideClassification] | None
+    conditions: tuple[Branch, ...]
+    warnings: tuple[str, ...]
+    order: int
+    parameters: tuple[sp.Symbol, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (the ``classify --json`` contract)."""
+        return {
+            "expression": self.expression,
+            "name": self.name,
+            "class": None if self.class_ is None else self.class_.value,
+            "q": self.q,
+            "leading_coefficient": None
+            if self.leading_coefficient is None
+            else sp.sstr(self.leading_coefficient),
+            "leading_coefficient_value": _value(self.leading_coefficient),
+            "alpha": sp.sstr(self.alpha),
+            "alpha_value": _value(self.alpha),
+            "sigma0": sp.sstr(self.sigma0),
+            "sigma0_value": _value(self.sigma0),
+            "phi_series": [t.to_dict() for t in self.phi_series],
+            "smoothness": self.smoothness,
+            "sides": None if self.sides is None else {s.side: s.to_dict() for s in self.sides},
+            "conditions": [b.to_dict() for b in self.conditions],
+            "parameters": [p.name for p in self.parameters],
+            "order": self.order,
+            "warnings": list(self.warnings),
+        }
+
+
+# -- the decision ---------------------------------------------------------------
+
+
+def _phi_terms(expansion: SideExpansion) -> list[tuple[sp.Rational, sp.Expr]]:
+    """All φ_σ terms (integer and fractional orders) in increasing order, not yet tested for 0."""
+    terms = [(sp.Integer(k), (k - 1) * a) for k, a in enumerate(expansion.coefficients) if k != 1]
+    terms += [(p, (p - 1) * a) for p, a in expansion.fractional]
+    return sorted(terms, key=lambda pair: pair[0])
+
+
+def _nonzero_condition(coefficient: sp.Expr) -> sp.Basic:
+    """``coefficient ≠ 0`` in its simplest form: numeric factors and powers dropped."""
+    try:
+        _, factors = sp.factor_list(coefficient)
+    except (sp.PolynomialError, NotImplementedError):
+        return sp.Ne(coefficient, 0)
+    core = sp.Mul(*[base for base, _ in factors if base.free_symbols])
+    return sp.Ne(core if core != 1 else coefficient, 0)
+
+
+def _first_nonzero(expansion, notes):
+    """Walk φ_σ's terms: returns ((order, coefficient) of the generic case, branches)."""
+    substitution: dict[sp.Symbol, sp.Expr] = {}
+    assumed: list[sp.Basic] = []
+    branches: list[Branch] = []
+    first = None
+    for order, raw in _phi_terms(expansion):
+        coefficient = tidy(sp.expand(raw.xreplace(substitution)))
+        if coefficient == 0:
+            continue
+        if not coefficient.free_symbols:
+            zero = is_zero_number(coefficient)
+            if zero is None:
+                notes.append(
+                    f"the φ_σ coefficient of order {order} ({sp.sstr(coefficient)}) is zero to 60 "
+                    "digits but not proven zero; it was taken as zero"
+                )
+            if zero in (True, None):
+                continue
+            if first is None:
+                first = (order, coefficient)
+            if branches:
+                branches.append(_branch(sp.And(*assumed), order, coefficient))
+            return first, branches
+        # Depends on parameters: record the generic branch, then assume it vanishes.
+        if first is None:
+            first = (order, coefficient)
+        condition = _nonzero_condition(coefficient)
+        branches.append(_branch(sp.And(*assumed, condition), order, coefficient))
+        solutions = sp.solve(coefficient, sorted(coefficient.free_symbols, key=str), dict=True)
+        if len(solutions) != 1:
+            notes.append(
+                f"the φ_σ coefficient {sp.sstr(coefficient)} vanishes on a set that is not a "
+                "single substitution; the cases where it vanishes are not analysed further"
+            )
+            return first, branches
+        assumed.extend(sp.Eq(k, v) for k, v in solutions[0].items())
+        substitution = {k: v.xreplace(solutions[0]) for k, v in substitution.items()}
+        substitution.update(solutions[0])
+    if branches:
+        branches.append(_branch(sp.And(*assumed), None, None))
+    return first, branches
+
+
+def _branch(condition, order, coefficient) -> Branch:
+    if order is None:
+        return Branch(condition, UniversalityClass.A, None, None)
+    if not sp.sympify(order).is_Integer:
+        return Branch(condition, None, None, coefficient)  # type: ignore[arg-type]
+    return Branch(condition, UniversalityClass.from_order(int(order)), int(order), coefficient)
+
+
+def _classify_side(sigma, side, order, name, notes) -> SideClassification:
+    """Classify one side (``side=0``: analytic σ, both sides at once)."""
+    sign = 1 if side >= 0 else -1
+    what = f"activation {name!r}"
+    branch = (
+        resolve_near_zero(sigma, sign) if has_piecewise(sigma) else sigma.xreplace({X: sign * T})
+    )
+    search = order
+    limit = SEARCH_ORDER
+    if branch != 0 and branch.is_polynomial(
+        T
+    ):  # a polynomial is searched to its degree, however high
+        limit = max(limit, int(sp.degree(branch, T)))
+    while True:
+        expansion = expand_side(branch, sign, search, what)
+        side_notes: list[str] = []
+        first, branches = _first_nonzero(expansion, side_notes)
+        if first is not None or search >= limit:
+            break
+        search = limit  # nothing through `order`: look further before concluding
+    notes.extend(side_notes)
+    label = {0: "both", 1: "right", -1: "left"}[side]
+    analytic = expansion.analytic
+    phi_t = T * sp.diff(branch, T) - branch
+    if first is None:
+        if sp.expand(phi_t) != 0 and numerically_nonzero(phi_t):
+            notes.append(
+                f"φ_σ has a vanishing Taylor series through order {search} "
+                f"{'' if side == 0 else f'on the {label} side '}but is not zero near 0: a flat, "
+                "non-analytic term (like exp(-1/x**2)) or a zero of higher order; this is none "
+                "of the four classes"
+            )
+            class_, q, lead, analytic = None, None, None, False
+        else:
+            class_, q, lead = UniversalityClass.A, None, None
+    elif not sp.sympify(first[0]).is_Integer:
+        notes.append(
+            f"φ_σ ≈ {sp.sstr(first[1])}·|x|**{first[0]} near 0"
+            f"{'' if side == 0 else f' on the {label} side'}: a fractional power, so σ is not "
+            "analytic at 0 and none of the four classes applies"
+        )
+        class_, q, lead = None, None, first[1]
+    else:
+        q = int(first[0])
+        class_, lead = UniversalityClass.from_order(q), first[1]
+    if not analytic and class_ is not None:
+        notes.append(
+            "σ has non-analytic terms of order "
+            f"{', '.join(str(p) for p, _ in expansion.fractional)} beyond the leading one; "
+            "the class is read off the leading term"
+        )
+    shown = [
+        PhiTerm(k, tidy(c))
+        for k, c in _phi_terms(expansion)
+        if k <= order and tidy(c) != 0 and not _is_zero_constant(tidy(c))
+    ]
+    return SideClassification(
+        side=label,
+        expression=expansion.expression,
+        class_=class_,
+        q=q,
+        leading_coefficient=lead,
+        alpha=tidy(expansion.coefficients[1]),
+        sigma0=tidy(expansion.coefficients[0]),
+        phi_series=tuple(shown),
+        analytic=analytic,
+        conditions=tuple(branches),
+    )
+
+
+def _is_zero_constant(value: sp.Expr) -> bool:
+    """``True`` only when ``value`` is a constant proven (or numerically) zero."""
+    return not value.free_symbols and is_zero_number(value) is not False
+
+
+def _differ(a: sp.Expr | None, b: sp.Expr | None) -> bool:
+    """Whether two exact coefficients are known to differ."""
+    if a is None or b is None:
+        return a is not b
+    difference = sp.expand(a - b)
+    return difference != 0 and (
+        bool(difference.free_symbols) or is_zero_number(difference) is False
+    )
+
+
+def _resolve_input(activation) -> tuple[sp.Expr, str | None, tuple[sp.Symbol, ...]]:
+    if isinstance(activation, sp.Expr):
+        if activation.free_symbols and X not in activation.free_symbols:
+            raise ExpressionError(
+                f"activation {sp.sstr(activation)} does not contain the variable x "
+                "(symbolic.parsing.X)"
+            )
+        params = tuple(sorted(activation.free_symbols - {X}, key=str))
+        return activation, None, params
+    if not isinstance(activation, str):
+        raise ExpressionError(
+            f"activation must be a name, an expression string or a SymPy expression, "
+            f"got {type(activation).__name__}"
+        )
+    entry = lookup(activation)
+    if entry is not None:
+        parsed = parse_activation(entry.expression)
+        return parsed.expr, entry.name, parsed.parameters
+    parsed = parse_activation(activation)
+    return parsed.expr, None, parsed.parameters
+
+
+def classify(
+    activation,
+    *,
+    order: int = DEFAULT_ORDER,
+    time_limit_seconds: float | None = DEFAULT_TIME_LIMIT,
+) -> Classification:
+    r"""Classify an activation into the universality classes A–D.
+
+    The decision uses exact Taylor coefficients :math:`a_k` of σ at 0 (one-sided for
+    piecewise σ) and :math:`c_k = (k-1)a_k` of
+    :math:`\varphi_\sigma(z) = z\sigma'(z) - \sigma(z)`; no floating-point
+    threshold is involved.
+
+    Parameters
+    ----------
+    activation : str or sympy.Expr
+        A registry name (``"gelu"``), an expression string in ``x`` (``"x + a*x**2"``),
+        or a SymPy expression in :data:`symbolic.parsing.X`.
+    order : int, optional
+        Highest order of φ_σ listed in ``phi_series`` (the search for ``q`` goes on to
+        :data:`SEARCH_ORDER` regardless).
+    time_limit_seconds : float or None, optional
+        Wall-clock limit on the symbolic work.
+
+    Returns
+    -------
+    Classification
+
+    Raises
+    ------
+    ExpressionError
+        For unparsable or refused input, and for σ that is not an activation at 0:
+        undefined, singular, discontinuous or non-real there.
+    TimeLimitError
+        When the symbolic work exceeds the limit.
+
+    References
+    ----------
+    Rawal & DeWeese, arXiv:2605.01288, the universality classes; DESIGN §2.
+
+    Examples
+    --------
+    >>> result = classify("tanh")
+    >>> result.class_.value, result.q, result.leading_coefficient
+    ('B', 3, -2/3)
+    >>> classify("x*(1 + erf(x/sqrt(2)))/2").leading_coefficient
+    sqrt(2)/(2*sqrt(pi))
+    >>> [b.to_dict()["condition"] for b in classify("x + a*x**2").conditions]
+    ['Ne(a, 0)', 'Eq(a, 0)']
+    """
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= SEARCH_ORDER:
+        raise ValueError(f"order must be an int in [0, {SEARCH_ORDER}], got {order!r}")
+    with time_limit(time_limit_seconds, f"classifying {activation!r}"):
+        sigma, name, parameters = _resolve_input(activation)
+        label = name or sp.sstr(sigma)
+        if X not in sigma.free_symbols:
+            raise ExpressionError(
+                f"activation {label!r} does not depend on x; write it in x, or use a "
+                f"registry name (see 'saddle-escape classes')"
+            )
+        notes: list[str] = []
+        if has_piecewise(sigma):
+            left = _classify_side(sigma, -1, order, label, notes)
+            right = _classify_side(sigma, 1, order, label, notes)
+            _check_continuity(sigma, left, right, label)
+            same = sp.expand(left.expression - right.expression) == 0
+        else:
+            right = _classify_side(sigma, 0, order, label, notes)
+            if not right.analytic:
+                # A fractional power (e.g. sqrt(x)) may be non-real on the other side.
+                _classify_side(sigma, -1, order, label, [])
+            left, same = right, True
+        return _combine(sigma, name, parameters, left, right, same, order, notes)
+
+
+def _check_continuity(sigma, left, right, label):
+    if _differ(left.sigma0, right.sigma0):
+        raise ExpressionError(
+            f"activation {label!r} is discontinuous at 0: σ(0⁻) = {sp.sstr(left.sigma0)} but "
+            f"σ(0⁺) = {sp.sstr(right.sigma0)}; an activation must be continuous at 0"
+        )
+    try:
+        at_zero = sigma.xreplace({X: sp.Integer(0)})
+    except (ValueError, TypeError, ZeroDivisionError):  # pragma: no cover - defensive
+        return
+    if at_zero.is_number and at_zero.is_finite and is_zero_number(at_zero - right.sigma0) is False:
+        raise ExpressionError(
+            f"activation {label!r} has σ(0) = {sp.sstr(at_zero)} but its limits at 0 are "
+            f"{sp.sstr(right.sigma0)}: it is discontinuous at 0"
+        )
+
+
+def _combine(sigma, name, parameters, left, right, same, order, notes) -> Classification:
+    warnings = list(dict.fromkeys(notes))
+    if same:
+        decisive, sides = right, None
+        smoothness = "analytic" if right.analytic else "non-analytic"
+    else:
+        sides = (left, right)
+        smoothness = "piecewise" if left.analytic and right.analytic else "non-analytic"
+        decisive = _dominant(left, right)
+        if left.class_ != right.class_ or left.q != right.q:
+            warnings.append(
+                f"the two sides of 0 differ: left {_describe(left)}, right {_describe(right)}; "
+                f"the class reported is that of the {decisive.side} side, which dominates near 0"
+            )
+        elif left.class_ is not None and _differ(
+            left.leading_coefficient, right.leading_coefficient
+        ):
+            warnings.append(
+                f"h_σ differs between the sides ({sp.sstr(left.leading_coefficient)} left, "
+                f"{sp.sstr(right.leading_coefficient)} right); the right side's is reported"
+            )
+        if sp.expand(left.alpha - right.alpha) != 0:
+            warnings.append(
+                f"σ'(0) does not exist: σ'(0⁻) = {sp.sstr(left.alpha)}, σ'(0⁺) = "
+                f"{sp.sstr(right.alpha)}; alpha reports the right derivative"
+            )
+    if left.alpha == 0 and right.alpha == 0:
+        warnings.append(
+            "alpha = σ'(0) = 0: σ has no linear response at the origin, so a network at small "
+            "scale is not close to a linear one; escape-time results that assume alpha ≠ 0 "
+            "do not apply as stated"
+        )
+    elif any(a.free_symbols for a in (left.alpha, right.alpha)):
+        warnings.append(
+            f"alpha = {sp.sstr(right.alpha)} depends on parameters; alpha = 0 removes "
+            "the linear response at the origin"
+        )
+    return Classification(
+        expression=sp.sstr(sigma),
+        name=name,
+        sigma=sigma,
+        class_=decisive.class_,
+        q=decisive.q,
+        leading_coefficient=decisive.leading_coefficient,
+        alpha=right.alpha,
+        sigma0=right.sigma0,
+        phi_series=decisive.phi_series,
+        smoothness=smoothness,
+        sides=sides,
+        conditions=decisive.conditions,
+        warnings=tuple(warnings),
+        order=order,
+        parameters=parameters,
+    )
+
+
+def _dominant(left: SideClassification, right: SideClassification) -> SideClassification:
+    """The side whose φ_σ is larger near 0: unclassifiable first, then lowest q, right on ties."""
+    for side in (right, left):
+        if side.class_ is None:
+            return side
+    if left.q is None:
+        return right
+    if right.q is None or left.q < right.q:
+        return left
+    return right
+
+
+def _describe(side: SideClassification) -> str:
+    if side.class_ is None:
+        return "no class (non-analytic)"
+    if side.q is None:
+        return "class A"
+    return f"class {side.class_.value} (q={side.q}, h={sp.sstr(side.leading_coefficient)})"

@@ -1,0 +1,1 @@
+"""Numeric layer: compiled right-hand sides, integrators, simulations."""

@@ -1,0 +1,136 @@
+"""The ``saddle-escape`` command line.
+
+Every command prints a human-readable table by default and one JSON object with
+``--json``. Bad input exits with status 2 and one line ``error: …`` on stderr
+(and ``{"error": "…"}`` on stdout with ``--json``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from saddle_escape import commands
+
+__all__ = ["main", "build_parser"]
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump, exit status 2
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected positive seconds, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``saddle-escape`` (for documentation tools and tests)."""
+    parser = _Parser(
+        prog="saddle-escape",
+        description="Saddle escape in deep nonlinear networks (Rawal & DeWeese, "
+        "arXiv:2605.01288): universality classes, the imbalance identity, escape times.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def add(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--json", action="store_true", help="print one JSON object")
+        command.set_defaults(handler=handler)
+        return command
+
+    classify = add("classify", commands.classify_command, "classify an activation (A/B/C/D)")
+    classify.add_argument(
+        "activation",
+        metavar="EXPR_OR_NAME",
+        help="a registry name (tanh, gelu, ...) or an expression in x, e.g. 'x + a*x**2'",
+    )
+    classify.add_argument(
+        "--order",
+        type=_positive_int,
+        default=6,
+        metavar="K",
+        help="list φ_σ's terms through order K (default 6)",
+    )
+    classify.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="limit on the symbolic work (default 5)",
+    )
+    add("classes", commands.classes_command, "the four classes and the registry's members")
+    add("report", commands.report_command, "the main report on built-in defaults")
+    return parser
+
+
+def _fail(message: str, as_json: bool, status: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["classify", "sin", "--json"])  # doctest: +ELLIPSIS
+    {...
+      "class": "B",
+      "q": 3,
+    ...
+    0
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(str(exc), as_json)
+    try:
+        payload, text = args.handler(args)
+    except (RecursionError, MemoryError) as exc:
+        return _fail(f"input too large to process ({type(exc).__name__})", as_json)
+    except KeyError as exc:
+        return _fail(str(exc.args[0]) if exc.args else "missing key", as_json)
+    except ValueError as exc:  # ExpressionError and friends: bad input
+        return _fail(str(exc), as_json)
+    except RuntimeError as exc:  # ConvergenceError: the numbers did not converge
+        return _fail(str(exc), as_json, status=1)
+    except Exception as exc:  # a bug of ours: say so in one line, still no traceback
+        return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", as_json, 1)
+    if args.json:
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

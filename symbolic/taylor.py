@@ -1,0 +1,374 @@
+r"""Exact (one-sided) Taylor expansions of an activation and of :math:`\varphi_\sigma`.
+
+For an activation :math:`\sigma(z) = \sum_k a_k z^k` near 0,
+:math:`\varphi_\sigma(z) = z\sigma'(z) - \sigma(z) = \sum_k (k-1) a_k z^k`, so the
+coefficients of :math:`\varphi_\sigma` follow from those of :math:`\sigma` without
+ever simplifying :math:`\varphi_\sigma` itself (DESIGN §2).
+
+Piecewise activations (``Piecewise``, ``Abs``, ``Max``, ``Min``, ``sign``,
+``Heaviside``) are expanded on each side of 0: writing :math:`x = s\,t` with
+:math:`t > 0` small and :math:`s = \pm 1`, every branch is decided by the sign of
+the leading term of its condition, exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.functions.elementary.hyperbolic import HyperbolicFunction
+from sympy.functions.elementary.trigonometric import TrigonometricFunction
+
+from symbolic.errors import ExpressionError, TimeLimitError
+from symbolic.parsing import X
+
+__all__ = [
+    "T",
+    "SideExpansion",
+    "resolve_near_zero",
+    "has_piecewise",
+    "numerically_nonzero",
+    "expand_side",
+    "phi",
+    "phi_coefficients",
+    "is_zero_number",
+    "tidy",
+]
+
+#: Distance from the origin on one side, ``x = side * T``.
+T = sp.Symbol("t", positive=True)
+
+_PIECEWISE_HEADS = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside)
+
+
+def has_piecewise(expr: sp.Basic) -> bool:
+    """Whether ``expr`` contains a piecewise construct (Piecewise, Abs, Max, Min, sign, Heaviside).
+
+    Examples
+    --------
+    >>> has_piecewise(sp.Max(0, X)), has_piecewise(sp.tanh(X))
+    (True, False)
+    """
+    return expr.has(*_PIECEWISE_HEADS)
+
+
+def phi(sigma: sp.Expr, variable: sp.Symbol = X) -> sp.Expr:
+    r"""Return :math:`\varphi_\sigma(x) = x\,\sigma'(x) - \sigma(x)`, unsimplified.
+
+    Examples
+    --------
+    >>> phi(X**3)
+    2*x**3
+    """
+    return variable * sp.diff(sigma, variable) - sigma
+
+
+def phi_coefficients(sigma_coefficients):
+    r"""Map Taylor coefficients :math:`a_k` of σ to those of φ_σ, :math:`c_k = (k-1)a_k`.
+
+    Parameters
+    ----------
+    sigma_coefficients : mapping of power to coefficient
+        ``{k: a_k}``; powers may be fractional (Puiseux terms).
+
+    Returns
+    -------
+    dict
+        ``{k: c_k}`` without the zero entries produced by ``k = 1``.
+
+    Examples
+    --------
+    >>> phi_coefficients({0: sp.Rational(1, 2), 1: sp.Rational(1, 4), 3: -sp.Rational(1, 48)})
+    {0: -1/2, 3: -1/24}
+    """
+    out = {}
+    for k, a in sigma_coefficients.items():
+        c = sp.expand((sp.sympify(k) - 1) * a)
+        if c != 0:
+            out[k] = c
+    return out
+
+
+def is_zero_number(value: sp.Expr, *, dps: int = 60) -> bool | None:
+    """Decide exactly whether a constant SymPy expression is zero.
+
+    ``True``/``False`` are certain: a non-zero value is certified by a
+    numerical evaluation whose magnitude exceeds its error bound, zero by
+    simplification. ``None`` means numerically zero to ``dps`` digits but not
+    proven (the caller says so in a warning).
+
+    Examples
+    --------
+    >>> is_zero_number(sp.tanh(sp.log(2)) - sp.Rational(3, 5))
+    True
+    >>> is_zero_number(sp.sqrt(2) - 1)
+    False
+    """
+    if value == 0:
+        return True
+    known = value.is_zero
+    if known is not None:
+        return bool(known)
+    approx = value.evalf(dps, chop=False)
+    if approx.is_number and approx != 0 and abs(approx) > sp.Float(10) ** (-(dps - 10)):
+        return False
+    candidate = sp.simplify(value.rewrite(sp.exp))
+    if candidate == 0:
+        return True
+    return None
+
+
+def tidy(value: sp.Expr) -> sp.Expr:
+    """Put an exact constant into a readable canonical form (cheaply).
+
+    ``tanh(log(2))`` becomes ``3/5``; irrational constants stay exact.
+
+    Examples
+    --------
+    >>> tidy(1/sp.Integer(2) - sp.tanh(sp.log(2))**2/2)
+    8/25
+    """
+    if value.is_Rational or not value.free_symbols and value.is_Atom:
+        return value
+    if value.has(HyperbolicFunction, TrigonometricFunction) and value.is_number:
+        candidate = sp.expand(value.rewrite(sp.exp))
+        if sp.count_ops(candidate) <= sp.count_ops(value):
+            value = candidate
+    return sp.expand(value)
+
+
+# -- one-sided resolution -----------------------------------------------------
+
+
+def _leading_sign(u: sp.Expr, what: str) -> int:
+    """Sign of ``u(t)`` for small ``t > 0``: -1, 0 (``u`` vanishes identically) or 1."""
+    if u == 0:
+        return 0
+    if u.is_positive:
+        return 1
+    if u.is_negative:
+        return -1
+    if not u.has(T):
+        if u.is_number and is_zero_number(u):
+            return 0
+        names = sorted(s.name for s in u.free_symbols)
+        reason = f"it depends on parameters {names}; fix them" if names else "it is not real"
+        raise ExpressionError(f"cannot decide the sign of {sp.sstr(u)} in {what} near 0: {reason}")
+    try:
+        lead = u.as_leading_term(T)
+    except TimeLimitError:
+        raise
+    except (sp.PoleError, NotImplementedError, ValueError, TypeError) as exc:
+        raise ExpressionError(f"cannot expand {sp.sstr(u)} in {what} near 0 ({exc})") from None
+    if lead == 0 and sp.expand(u) == 0:
+        return 0
+    coefficient, rest = sp.factor_terms(lead).as_independent(T, as_Add=False)
+    if rest != 1 and not rest.is_positive:
+        raise ExpressionError(f"cannot decide the sign of {sp.sstr(u)} in {what} near 0")
+    return _leading_sign(coefficient, what)
+
+
+def _holds_near_zero(condition, what: str) -> bool:
+    if condition in (sp.true, True):
+        return True
+    if condition in (sp.false, False):
+        return False
+    if isinstance(condition, sp.And):
+        return all(_holds_near_zero(c, what) for c in condition.args)
+    if isinstance(condition, sp.Or):
+        return any(_holds_near_zero(c, what) for c in condition.args)
+    if isinstance(condition, sp.Not):
+        return not _holds_near_zero(condition.args[0], what)
+    if isinstance(condition, sp.core.relational.Relational):
+        sign = _leading_sign(condition.lhs - condition.rhs, what)
+        return {
+            sp.core.relational.StrictGreaterThan: sign > 0,
+            sp.core.relational.GreaterThan: sign >= 0,
+            sp.core.relational.StrictLessThan: sign < 0,
+            sp.core.relational.LessThan: sign <= 0,
+            sp.core.relational.Equality: sign == 0,
+            sp.core.relational.Unequality: sign != 0,
+        }[type(condition)]
+    raise ExpressionError(f"cannot decide the condition {sp.sstr(condition)} in {what} near 0")
+
+
+def _pick_extreme(args, what: str, largest: bool):
+    best = args[0]
+    for candidate in args[1:]:
+        sign = _leading_sign(candidate - best, what)
+        if (sign > 0) if largest else (sign < 0):
+            best = candidate
+    return best
+
+
+def _resolve(expr: sp.Basic, what: str) -> sp.Basic:
+    if not expr.args or not expr.has(*_PIECEWISE_HEADS):
+        return expr
+    if isinstance(expr, sp.Piecewise):
+        for value, condition in expr.args:
+            if condition.has(*_PIECEWISE_HEADS):
+                condition = condition.func(*[_resolve(a, what) for a in condition.args])
+            if _holds_near_zero(condition, what):
+                return _resolve(value, what)
+        raise ExpressionError(f"no branch of {what} applies near 0 (Piecewise has no default)")
+    args = [_resolve(a, what) for a in expr.args]
+    if isinstance(expr, sp.Abs):
+        return args[0] * _leading_sign(args[0], what)
+    if isinstance(expr, sp.sign):
+        return sp.Integer(_leading_sign(args[0], what))
+    if isinstance(expr, sp.Heaviside):
+        sign = _leading_sign(args[0], what)
+        return sp.Integer(1) if sign > 0 else sp.Integer(0) if sign < 0 else sp.Rational(1, 2)
+    if isinstance(expr, sp.Max):
+        return _pick_extreme(args, what, largest=True)
+    if isinstance(expr, sp.Min):
+        return _pick_extreme(args, what, largest=False)
+    return expr.func(*args)
+
+
+def resolve_near_zero(sigma: sp.Expr, side: int, variable: sp.Symbol = X) -> sp.Expr:
+    """Replace every piecewise construct by the branch that holds on one side of 0.
+
+    Parameters
+    ----------
+    sigma : sympy.Expr
+        Expression in ``variable``.
+    side : {1, -1}
+        ``1`` for ``x → 0⁺``, ``-1`` for ``x → 0⁻``.
+
+    Returns
+    -------
+    sympy.Expr
+        An expression in :data:`T` (``x = side * t``, ``t > 0``) free of
+        ``Piecewise``, ``Abs``, ``Max``, ``Min``, ``sign`` and ``Heaviside``.
+
+    Raises
+    ------
+    ExpressionError
+        When a branch cannot be decided (e.g. it depends on a parameter's sign).
+
+    Examples
+    --------
+    >>> elu = sp.Piecewise((X, X > 0), (sp.exp(X) - 1, True))
+    >>> resolve_near_zero(elu, -1)
+    -1 + exp(-t)
+    >>> resolve_near_zero(sp.Max(-1, sp.Min(1, X)), 1)
+    t
+    """
+    if side not in (1, -1):
+        raise ValueError(f"side must be 1 or -1, got {side!r}")
+    what = "the activation's " + ("right" if side > 0 else "left") + " side"
+    return _resolve(sigma.xreplace({variable: side * T}), what)
+
+
+@dataclass(frozen=True)
+class SideExpansion:
+    """Expansion of σ on one side of 0, in powers of ``x`` (``|x|`` for Puiseux terms).
+
+    Attributes
+    ----------
+    side : int
+        ``1`` (right, ``x > 0``) or ``-1`` (left).
+    expression : sympy.Expr
+        The branch of σ that holds on this side, in ``x``.
+    order : int
+        Integer powers ``0..order`` are exact in ``coefficients``.
+    coefficients : tuple of sympy.Expr
+        ``a_0 .. a_order``, coefficients of ``x**k``.
+    fractional : tuple of (sympy.Rational, sympy.Expr)
+        Non-integer powers ``p`` with coefficients of ``|x|**p`` (non-analytic σ).
+    """
+
+    side: int
+    expression: sp.Expr
+    order: int
+    coefficients: tuple[sp.Expr, ...]
+    fractional: tuple[tuple[sp.Rational, sp.Expr], ...] = ()
+
+    @property
+    def analytic(self) -> bool:
+        """Whether the expansion has only integer powers (a Taylor series)."""
+        return not self.fractional
+
+
+def expand_side(branch_t: sp.Expr, side: int, order: int, what: str) -> SideExpansion:
+    """Expand a resolved branch (an expression in :data:`T`) to ``order`` in ``x``.
+
+    Raises
+    ------
+    ExpressionError
+        When the branch is singular at 0 (negative powers, ``log``), or not real
+        on this side.
+
+    Examples
+    --------
+    >>> expand_side(sp.exp(T) - 1, 1, 3, "exp(x)-1").coefficients
+    (0, 1, 1/2, 1/6)
+    """
+    side_name = "right" if side > 0 else "left"
+    try:
+        series = sp.series(branch_t, T, 0, order + 1)
+    except TimeLimitError:
+        raise
+    except (NotImplementedError, ValueError, TypeError, ZeroDivisionError, AttributeError) as exc:
+        raise ExpressionError(f"{what}: no expansion at 0 from the {side_name} ({exc})") from None
+    series = sp.expand(series.removeO())
+    integer: dict[int, sp.Expr] = {}
+    fractional: dict[sp.Rational, sp.Expr] = {}
+    for term in sp.Add.make_args(series):
+        if term == 0:
+            continue
+        coefficient, rest = term.as_independent(T, as_Add=False)
+        if rest == 1:
+            power = sp.Integer(0)
+        elif rest == T:
+            power = sp.Integer(1)
+        elif isinstance(rest, sp.Pow) and rest.base == T and rest.exp.is_Rational:
+            power = rest.exp
+        else:
+            raise ExpressionError(
+                f"{what} is not expandable in powers of x at 0 from the {side_name}: "
+                f"its expansion contains {sp.sstr(rest.xreplace({T: side * X}))}"
+            )
+        if power < 0:
+            shown = sp.sstr(term.xreplace({T: side * X}))
+            raise ExpressionError(f"{what} is singular at 0 from the {side_name} (term {shown})")
+        if coefficient.has(sp.I, sp.zoo, sp.nan, sp.oo):
+            raise ExpressionError(f"{what} is not real (or not finite) just {side_name} of 0")
+        if power.is_Integer:
+            integer[int(power)] = integer.get(int(power), 0) + coefficient * side ** int(power)
+        elif power <= order:
+            fractional[power] = fractional.get(power, 0) + coefficient
+    coefficients = tuple(sp.expand(integer.get(k, sp.Integer(0))) for k in range(order + 1))
+    return SideExpansion(
+        side=side,
+        expression=branch_t.xreplace({T: side * X}),
+        order=order,
+        coefficients=coefficients,
+        fractional=tuple(sorted(fractional.items())),
+    )
+
+
+def numerically_nonzero(function_t: sp.Expr, *, dps: int = 40) -> bool:
+    """Whether ``function_t`` (in :data:`T`) is visibly non-zero at small ``t > 0``.
+
+    Used to catch flat, non-analytic terms such as ``exp(-1/x**2)`` whose Taylor
+    series vanishes although the function does not.
+
+    Examples
+    --------
+    >>> numerically_nonzero(sp.exp(-1/T**2))
+    True
+    >>> numerically_nonzero(T*sp.diff(sp.sin(T)**2 + sp.cos(T)**2, T))
+    False
+    """
+    if function_t == 0:
+        return False
+    if function_t.free_symbols - {T}:
+        return True  # parameter-dependent: not identically zero as written
+    threshold = sp.Float(10, dps) ** (-(dps - 8))
+    for point in (sp.Rational(1, 2), sp.Rational(3, 10), sp.Rational(1, 5), sp.Rational(1, 8)):
+        value = function_t.evalf(dps, subs={T: point})
+        if not value.is_number or abs(value) > threshold:
+            return True
+    return False

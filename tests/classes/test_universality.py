@@ -1,0 +1,201 @@
+import pytest
+import sympy as sp
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from classes import UniversalityClass, classify
+from symbolic.errors import ExpressionError, TimeLimitError
+from symbolic.parsing import X
+
+a = sp.Symbol("a", real=True)
+
+
+def test_design_table_examples():
+    assert classify("identity").class_ is UniversalityClass.A
+    assert (classify("sin").q, classify("sin").leading_coefficient) == (3, sp.Rational(-1, 3))
+    assert classify("softplus").leading_coefficient == -sp.log(2)
+
+
+def test_elu_is_A_on_the_right_and_C_on_the_left():
+    result = classify("Piecewise((x, x > 0), (exp(x) - 1, True))")
+    left, right = result.sides
+    assert (left.side, left.class_, left.q, left.leading_coefficient) == (
+        "left",
+        UniversalityClass.C,
+        2,
+        sp.Rational(1, 2),
+    )
+    assert (right.side, right.class_, right.q) == ("right", UniversalityClass.A, None)
+    assert result.class_ is UniversalityClass.C and result.smoothness == "piecewise"
+    assert any("sides of 0 differ" in w for w in result.warnings)
+
+
+def test_relu_is_A_with_a_one_sided_derivative_warning():
+    result = classify("relu")
+    assert result.class_ is UniversalityClass.A
+    assert [s.alpha for s in result.sides] == [0, 1]
+    assert any("σ'(0) does not exist" in w for w in result.warnings)
+
+
+def test_alpha_zero_is_warned():
+    for text in ("x**2", "x*tanh(x)"):
+        result = classify(text)
+        assert result.alpha == 0
+        assert any("alpha = σ'(0) = 0" in w for w in result.warnings)
+    assert not any("alpha" in w for w in classify("tanh").warnings)
+
+
+def test_symbolic_parameter_conditions():
+    result = classify("x + a*x**2")
+    assert result.class_ is UniversalityClass.C and result.leading_coefficient == a
+    assert [(b.condition, b.class_, b.q) for b in result.conditions] == [
+        (sp.Ne(a, 0), UniversalityClass.C, 2),
+        (sp.Eq(a, 0), UniversalityClass.A, None),
+    ]
+
+
+def test_parameter_cascade_through_three_classes():
+    result = classify("x + b + c*x**2 + d*x**3")
+    b, c, d = sp.symbols("b c d", real=True)
+    conditions = [(b_.condition, b_.class_.value) for b_ in result.conditions]
+    assert conditions[0] == (sp.Ne(b, 0), "D")
+    assert conditions[1] == (sp.And(sp.Eq(b, 0), sp.Ne(c, 0)), "C")
+    assert conditions[2] == (sp.And(sp.Eq(b, 0), sp.Eq(c, 0), sp.Ne(d, 0)), "B")
+    assert conditions[3] == (sp.And(sp.Eq(b, 0), sp.Eq(c, 0), sp.Eq(d, 0)), "A")
+
+
+def test_flat_term_is_never_class_A():
+    result = classify("x + exp(-1/x**2)")
+    assert result.class_ is None
+    assert result.smoothness == "non-analytic"
+    assert any("flat" in w for w in result.warnings)
+    # ... whereas an exact identity that merely looks complicated is A.
+    assert classify("sin(x)**2 + cos(x)**2 - 1 + x").class_ is UniversalityClass.A
+
+
+def test_fractional_power_is_non_analytic():
+    result = classify("x + Abs(x)**(5/2)")
+    assert result.class_ is None and result.smoothness == "non-analytic"
+    assert any("fractional power" in w for w in result.warnings)
+
+
+def test_high_degree_polynomial_is_found_beyond_the_default_search():
+    result = classify("x + x**40")
+    assert (result.class_, result.q, result.leading_coefficient) == (UniversalityClass.C, 40, 39)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1/x", "singular"),
+        ("log(x)", "log"),
+        ("sqrt(x)", "not real"),
+        ("sqrt(x - 1)", "not real"),
+        ("sign(x)", "discontinuous"),
+        ("Heaviside(x)", "discontinuous"),
+        ("Piecewise((x + 1, Eq(x, 0)), (x, True))", "discontinuous"),
+        ("Piecewise((1, x > 0), (0, True))", "discontinuous"),
+        ("foo", "does not depend on x"),
+        ("3", "does not depend on x"),
+        ("Max(a*x, x)", "depends on parameters"),
+    ],
+)
+def test_not_an_activation_is_a_clear_error(text, message):
+    with pytest.raises(ExpressionError, match=message):
+        classify(text)
+
+
+def test_time_limit_stops_pathological_work():
+    heavy = "tanh(" * 12 + "x" + ")" * 12 + " + " + "sin(" * 12 + "x" + ")" * 12
+    with pytest.raises(TimeLimitError):
+        classify(heavy, order=32, time_limit_seconds=0.3)
+
+
+def test_order_is_validated():
+    with pytest.raises(ValueError, match="order"):
+        classify("tanh", order=-1)
+
+
+def test_sympy_input_and_to_dict_contract():
+    d = classify(sp.erf(X)).to_dict()
+    expected_keys = {
+        "expression",
+        "name",
+        "class",
+        "q",
+        "leading_coefficient",
+        "leading_coefficient_value",
+        "alpha",
+        "alpha_value",
+        "sigma0",
+        "sigma0_value",
+        "phi_series",
+        "smoothness",
+        "sides",
+        "conditions",
+        "warnings",
+    }
+    assert expected_keys <= set(d)
+    assert d["class"] == "B" and d["q"] == 3 and d["name"] is None
+    assert d["leading_coefficient"] == "-4/(3*sqrt(pi))"
+    assert d["leading_coefficient_value"] == pytest.approx(-4 / (3 * 1.7724538509055159))
+    assert d["phi_series"][0] == {
+        "order": 3,
+        "coefficient": "-4/(3*sqrt(pi))",
+        "value": d["leading_coefficient_value"],
+    }
+
+
+# -- properties -------------------------------------------------------------------
+
+rationals = st.fractions(min_value=-5, max_value=5, max_denominator=12).map(sp.Rational)
+
+
+@st.composite
+def polynomials(draw):
+    """Polynomial activations with random rational coefficients (many zeros)."""
+    degree = draw(st.integers(1, 7))
+    coefficients = [draw(st.one_of(st.just(sp.Integer(0)), rationals)) for _ in range(degree + 1)]
+    if all(c == 0 for c in coefficients[1:]):
+        coefficients[1] = sp.Integer(1)
+    return coefficients
+
+
+def _expected(coefficients):
+    for k, a_k in enumerate(coefficients):
+        c_k = (k - 1) * a_k
+        if c_k != 0:
+            return UniversalityClass.from_order(k), k, c_k
+    return UniversalityClass.A, None, None
+
+
+@given(polynomials())
+@example([0, 1, 0, 0])  # identity-like: A
+@example([0, 0, 1])  # alpha = 0
+@example([2, 1])  # D
+def test_polynomial_class_follows_the_coefficient_rule(coefficients):
+    sigma = sum(c * X**k for k, c in enumerate(coefficients))
+    result = classify(sigma)
+    assert (result.class_, result.q, result.leading_coefficient) == _expected(coefficients)
+
+
+_SMOOTH = ["tanh", "sin", "erf", "gelu", "silu", "softplus", "sigmoid", "atan", "mish", "elu"]
+
+
+@given(
+    st.sampled_from(_SMOOTH)
+    | polynomials().map(lambda cs: sum(c * X**k for k, c in enumerate(cs))),
+    st.fractions(min_value=1 / 4, max_value=4, max_denominator=6).map(sp.Rational),
+)
+@example("gelu", sp.Rational(3))
+@example("elu", sp.Rational(1, 2))
+def test_rescaling_keeps_class_and_scales_h(activation, lam):
+    base = classify(activation)
+    sigma_lam = base.sigma.xreplace({X: lam * X}) / lam
+    scaled = classify(sigma_lam)
+    assert (scaled.class_, scaled.q) == (base.class_, base.q)
+    if base.q is not None:
+        ratio = sp.simplify(
+            scaled.leading_coefficient - lam ** (base.q - 1) * base.leading_coefficient
+        )
+        assert ratio == 0

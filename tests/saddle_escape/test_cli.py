@@ -1,0 +1,110 @@
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saddle_escape.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_classify_json_contract(capsys):
+    status, out, err = run(capsys, "classify", "gelu", "--json")
+    assert status == 0 and err == ""
+    data = json.loads(out)
+    assert data["name"] == "gelu" and data["class"] == "C" and data["q"] == 2
+    assert data["leading_coefficient"] == "sqrt(2)/(2*sqrt(pi))"
+    assert data["leading_coefficient_value"] == pytest.approx((2 * 3.141592653589793) ** -0.5)
+    assert data["alpha"] == "1/2" and data["sigma0"] == "0" and data["sigma0_value"] == 0.0
+    assert data["smoothness"] == "analytic" and data["sides"] is None
+    assert data["conditions"] == [] and data["warnings"] == []
+    assert [t["order"] for t in data["phi_series"]] == [2, 4, 6]
+
+
+def test_classify_order_controls_the_series(capsys):
+    _, out, _ = run(capsys, "classify", "tanh", "--order", "9", "--json")
+    assert [t["order"] for t in json.loads(out)["phi_series"]] == [3, 5, 7, 9]
+
+
+def test_classify_sides_and_conditions_in_json(capsys):
+    _, out, _ = run(capsys, "classify", "elu", "--json")
+    sides = json.loads(out)["sides"]
+    assert (sides["left"]["class"], sides["left"]["q"], sides["right"]["class"]) == ("C", 2, "A")
+    _, out, _ = run(capsys, "classify", "x + a*x**2", "--json")
+    assert [c["class"] for c in json.loads(out)["conditions"]] == ["C", "A"]
+
+
+def test_classify_text_output(capsys):
+    status, out, _ = run(capsys, "classify", "x + a*x**2")
+    assert status == 0
+    assert "class       C" in out and "Ne(a, 0)" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["classify", "__import__('os').system('echo hacked')"], "only calls of listed function"),
+        (["classify", "__import__('os')"], "unknown function '__import__'"),
+        (["classify", "1/x"], "singular"),
+        (["classify", "x +"], "not valid syntax"),
+        (["classify", "tanh", "--order", "99"], "order must be"),
+        (["classify"], "required"),
+        (["nonsense"], "invalid choice"),
+        (["classify", "tanh", "--time-limit", "-1"], "positive seconds"),
+    ],
+)
+def test_bad_input_is_one_error_line_and_status_2(capsys, argv, fragment):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err
+    status, out, err = run(capsys, *argv, "--json")
+    assert status == 2 and json.loads(out)["error"] and err.startswith("error: ")
+
+
+def test_classes_lists_the_four_classes(capsys):
+    status, out, _ = run(capsys, "classes", "--json")
+    data = json.loads(out)
+    assert status == 0
+    assert [c["class"] for c in data["classes"]] == ["A", "B", "C", "D"]
+    assert "sigmoid" in data["classes"][3]["members"] and "relu" in data["classes"][0]["members"]
+
+
+def test_report_has_the_registry_table(capsys):
+    status, out, _ = run(capsys, "report")
+    assert status == 0
+    assert "mish" in out and "8/25" in out
+
+
+@settings(max_examples=30)
+@given(st.text(min_size=1, max_size=40))
+def test_no_input_makes_a_traceback(text):
+    out_buffer, err_buffer = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out_buffer), contextlib.redirect_stderr(err_buffer):
+        status = main(["classify", text, "--json"])
+    out, err = out_buffer.getvalue(), err_buffer.getvalue()
+    assert status in (0, 2)
+    assert "Traceback" not in err
+    if status == 2:
+        assert json.loads(out)["error"]
+
+
+def test_module_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "saddle_escape", "classify", "sigmoid", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["class"] == "D"
