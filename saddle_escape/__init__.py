@@ -20,6 +20,11 @@ from classes import (
     classify,
     get_activation,
 )
+from classes.drift import DriftLaw, drift_law
+from numeric.flow import FlowTrajectory, integrate_flow
+from numeric.functions import CompiledActivation, Loss, compile_activation, get_loss
+from numeric.identity import IdentityCheck, check_identity, imbalances
+from numeric.network import Backprop, Dataset, Network, backprop, random_network
 from symbolic import (
     ConvergenceError,
     ExpressionError,
@@ -27,6 +32,13 @@ from symbolic import (
     TimeLimitError,
     parse_activation,
     parse_expression,
+)
+from symbolic.imbalance import (
+    IdentityDerivation,
+    IdentityVerification,
+    derive_identity,
+    statement,
+    verify_identity,
 )
 
 __version__ = "0.1.0"
@@ -45,5 +57,26 @@ __all__ = [
     "TimeLimitError",
     "parse_activation",
     "parse_expression",
+    "DriftLaw",
+    "drift_law",
+    "FlowTrajectory",
+    "integrate_flow",
+    "CompiledActivation",
+    "Loss",
+    "compile_activation",
+    "get_loss",
+    "IdentityCheck",
+    "check_identity",
+    "imbalances",
+    "Backprop",
+    "Dataset",
+    "Network",
+    "backprop",
+    "random_network",
+    "IdentityDerivation",
+    "IdentityVerification",
+    "derive_identity",
+    "statement",
+    "verify_identity",
     "__version__",
 ]

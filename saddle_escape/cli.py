@@ -82,6 +82,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="limit on the symbolic work (default 5)",
     )
+    identity = add(
+        "identity",
+        commands.identity_command,
+        "the imbalance identity: exact symbolic verification, or a numeric check (--check)",
+    )
+    identity.add_argument(
+        "--widths",
+        default="3,3,3,1",
+        metavar="D,N1,...,DOUT",
+        help="layer widths, input first (default 3,3,3,1)",
+    )
+    identity.add_argument("--bias", action="store_true", help="networks with biases")
+    identity.add_argument("--neuronwise", action="store_true", help="one identity per hidden unit")
+    identity.add_argument("--latex", action="store_true", help="print LaTeX (with the derivation)")
+    identity.add_argument(
+        "--check",
+        action="store_true",
+        help="evaluate both sides numerically on a random network instead",
+    )
+    identity.add_argument("--activation", default="tanh", help="for --check (default tanh)")
+    identity.add_argument(
+        "--loss",
+        default="squared",
+        help="for --check: squared, logistic, cross_entropy, huber, or an expression in f, y",
+    )
+    identity.add_argument("--dps", type=_positive_int, default=None, help="digits (mpmath)")
+    identity.add_argument("--seed", type=_positive_int, default=0, help="random network seed")
+    identity.add_argument("--samples", type=_positive_int, default=8, help="batch size P")
     add("classes", commands.classes_command, "the four classes and the registry's members")
     add("report", commands.report_command, "the main report on built-in defaults")
     return parser

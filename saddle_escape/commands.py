@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import sympy as sp
 
 from classes import REGISTRY, UniversalityClass, classify
 from classes.universality import Classification
+from numeric.identity import check_identity
+from numeric.network import Dataset, example_targets, random_network
 from saddle_escape.tables import format_table
+from symbolic.imbalance import derive_identity, parse_widths, statement, verify_identity
 
-__all__ = ["classify_command", "classes_command", "report_command", "render_classification"]
+__all__ = [
+    "classify_command",
+    "classes_command",
+    "identity_command",
+    "report_command",
+    "render_classification",
+]
 
 
 def _number(expr) -> str:
@@ -157,14 +169,123 @@ def registry_table(results: list[Classification]) -> tuple[list[dict], str]:
     return records, text
 
 
+def identity_command(args):
+    if args.check:
+        return identity_check_command(args)
+    start = time.perf_counter()
+    result = verify_identity(args.widths, neuronwise=args.neuronwise, bias=args.bias)
+    payload = result.to_dict()
+    headers = ["layer", "unit", "residual"] if args.neuronwise else ["layer", "residual"]
+    rows = [
+        ([r.layer, r.unit] if args.neuronwise else [r.layer]) + [sp.sstr(r.residual)]
+        for r in result.layers
+    ]
+    lines = [
+        statement(neuronwise=args.neuronwise, bias=args.bias),
+        f"for any smooth σ and any differentiable ℓ; exact check on widths "
+        f"{','.join(map(str, result.widths))} (generic σ, generic ℓ):",
+        format_table(headers, rows),
+        f"{'verified' if result.verified else 'NOT verified'}: every residual is "
+        f"{'exactly 0' if result.verified else 'not 0'} ({result.seconds:.2f} s)",
+    ]
+    if args.latex:
+        derivation = derive_identity(neuronwise=args.neuronwise, bias=args.bias)
+        payload["latex"] = statement(neuronwise=args.neuronwise, bias=args.bias, latex=True)
+        payload["derivation"] = derivation.to_dict()
+        lines += ["", payload["latex"], "", "width-generic derivation:", derivation.latex()]
+    payload["seconds"] = time.perf_counter() - start
+    return payload, "\n".join(lines)
+
+
+def identity_check_command(args):
+    widths = parse_widths(args.widths)
+    if args.samples < 1:
+        raise ValueError("--samples must be at least 1")
+    network = random_network(widths, seed=args.seed, bias=args.bias)
+    rng = np.random.default_rng(args.seed + 1)
+    inputs = rng.normal(size=(args.samples, widths[0]))
+    targets = example_targets(rng, args.samples, widths[-1], args.loss)
+    start = time.perf_counter()
+    check = check_identity(
+        network,
+        Dataset(inputs, targets),
+        args.activation,
+        args.loss,
+        dps=args.dps,
+        neuronwise=args.neuronwise,
+    )
+    payload = check.to_dict()
+    payload["seed"] = args.seed
+    payload["samples"] = args.samples
+    payload["seconds"] = time.perf_counter() - start
+    digits = args.dps or 17
+    headers = (
+        ["layer", "unit", "lhs", "rhs", "rel. diff"]
+        if args.neuronwise
+        else ["layer", "lhs", "rhs", "rel. diff"]
+    )
+    rows = []
+    for t in check.terms:
+        row = [t.layer, t.unit] if args.neuronwise else [t.layer]
+        d = t.to_dict(digits)
+        rows.append(row + [d["lhs"], d["rhs"], f"{t.relative_difference:.2e}"])
+    text = "\n".join(
+        [
+            statement(neuronwise=args.neuronwise, bias=args.bias),
+            f"numeric check: σ = {check.activation}, loss = {check.loss}, widths "
+            f"{','.join(map(str, widths))}, P = {args.samples}, seed {args.seed}, "
+            f"{payload['precision']}",
+            format_table(headers, rows),
+            f"max relative difference {check.max_relative_difference:.2e}",
+        ]
+    )
+    return payload, text
+
+
+#: The default network of the report's identity section.
+REPORT_IDENTITY_WIDTHS = (3, 3, 3, 1)
+
+
+def identity_report() -> tuple[dict, str]:
+    """The identity verified exactly (generic σ, ℓ) and numerically (tanh, 30 digits)."""
+    exact = verify_identity(REPORT_IDENTITY_WIDTHS)
+    exact_bias = verify_identity(REPORT_IDENTITY_WIDTHS, neuronwise=True, bias=True)
+    network = random_network(REPORT_IDENTITY_WIDTHS, seed=0)
+    rng = np.random.default_rng(1)
+    data = Dataset(rng.normal(size=(8, REPORT_IDENTITY_WIDTHS[0])), rng.normal(size=(8, 1)))
+    numeric = check_identity(network, data, "tanh", "squared", dps=30)
+    payload = {
+        "exact": exact.to_dict(),
+        "exact_neuronwise_bias": exact_bias.to_dict(),
+        "numeric": numeric.to_dict(),
+    }
+    widths = ",".join(map(str, REPORT_IDENTITY_WIDTHS))
+    text = "\n".join(
+        [
+            statement(),
+            f"- exact, generic σ and ℓ, widths {widths}: layer-wise residuals "
+            f"{[sp.sstr(r.residual) for r in exact.layers]}, neuron-wise with biases "
+            f"{'all 0' if exact_bias.verified else 'NOT all 0'} "
+            f"({exact.seconds + exact_bias.seconds:.2f} s)",
+            f"- numeric, tanh, squared loss, random network, 8 samples, 30 digits: max "
+            f"relative difference {numeric.max_relative_difference:.1e}",
+        ]
+    )
+    return payload, text
+
+
 def report_command(args):
     records, table = registry_table(registry_classifications())
+    identity_payload, identity_text = identity_report()
     text = "\n".join(
         [
             "saddle-escape report",
             "",
             "Universality classes of the named activations (DESIGN §2):",
             table,
+            "",
+            "The imbalance identity (DESIGN §1):",
+            identity_text,
         ]
     )
-    return {"activations": records}, text
+    return {"activations": records, "identity": identity_payload}, text

@@ -108,3 +108,72 @@ def test_module_entry_point():
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["class"] == "D"
+
+
+def test_identity_symbolic_json_contract(capsys):
+    status, out, _ = run(capsys, "identity", "--widths", "3,3,3,1", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["verified"] is True and data["widths"] == [3, 3, 3, 1]
+    assert data["layers"] == [{"layer": 1, "residual": "0"}, {"layer": 2, "residual": "0"}]
+    assert data["seconds"] >= 0
+
+
+def test_identity_neuronwise_bias_latex(capsys):
+    status, out, _ = run(
+        capsys, "identity", "--widths", "2,3,1", "--neuronwise", "--bias", "--latex"
+    )
+    assert status == 0
+    assert "\\begin{align*}" in out and "b_{l,j}" in out
+    _, out, _ = run(capsys, "identity", "--widths", "2,3,1", "--neuronwise", "--json")
+    assert [(row["layer"], row["unit"]) for row in json.loads(out)["layers"]] == [
+        (1, 1),
+        (1, 2),
+        (1, 3),
+    ]
+
+
+def test_identity_numeric_check_json_contract(capsys):
+    argv = [
+        "identity",
+        "--check",
+        "--activation",
+        "tanh",
+        "--loss",
+        "squared",
+        "--widths",
+        "5,4,4,1",
+        "--dps",
+        "50",
+        "--seed",
+        "3",
+        "--json",
+    ]
+    status, out, _ = run(capsys, *argv)
+    data = json.loads(out)
+    assert status == 0
+    assert [row["layer"] for row in data["layers"]] == [1, 2]
+    for row in data["layers"]:
+        assert row["lhs"][:45] == row["rhs"][:45]
+    assert data["max_relative_difference"] < 1e-40
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["identity", "--widths", "3,1"], "at least two"),
+        (["identity", "--check", "--loss", "f.x"], "not allowed"),
+        (["identity", "--check", "--activation", "x + a*x"], "free parameter"),
+        (["identity", "--check", "--dps", "5"], "dps must be"),
+    ],
+)
+def test_identity_bad_input(capsys, argv, fragment):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and fragment in err
+
+
+def test_report_has_the_identity_section(capsys):
+    status, out, _ = run(capsys, "report", "--json")
+    data = json.loads(out)
+    assert status == 0
+    assert data["identity"]["exact"]["verified"] is True
+    assert data["identity"]["numeric"]["max_relative_difference"] < 1e-25

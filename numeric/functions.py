@@ -1,0 +1,306 @@
+r"""Activations and losses compiled from SymPy expressions for numpy and mpmath.
+
+One SymPy expression, several backends (PyDy's pattern): σ, σ' and φ_σ come from the
+same expression through :func:`sympy.lambdify` with ``cse=True``. ``lambdify`` only
+ever sees trees built by :mod:`symbolic.parsing` (or the registry), never a user string,
+and every free parameter is substituted by a number first.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from classes.registry import lookup
+from symbolic.errors import ExpressionError
+from symbolic.parsing import X, parse_activation, parse_expression
+
+__all__ = [
+    "CompiledActivation",
+    "compile_activation",
+    "Loss",
+    "LOSSES",
+    "get_loss",
+    "F",
+    "Y",
+]
+
+#: Output and target symbols of a per-sample loss expression.
+F = sp.Symbol("f", real=True)
+Y = sp.Symbol("y", real=True)
+
+
+def _substitute_parameters(expr: sp.Expr, parameters: Mapping[str, float] | None, label: str):
+    parameters = dict(parameters or {})
+    free = {s.name: s for s in expr.free_symbols if s not in (X, F, Y)}
+    unknown = sorted(set(parameters) - set(free))
+    if unknown:
+        raise ExpressionError(f"{label}: no parameter named {unknown[0]!r} (it has {sorted(free)})")
+    missing = sorted(set(free) - set(parameters))
+    if missing:
+        raise ExpressionError(
+            f"{label} has free parameter(s) {missing}; give numeric values "
+            f"(e.g. parameters={{{missing[0]!r}: 0.1}})"
+        )
+    values = {}
+    for name, value in parameters.items():
+        if isinstance(value, sp.Basic) and value.is_number and value.is_real:
+            values[free[name]] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            values[free[name]] = sp.Rational(str(value))  # the decimal as written
+        else:
+            raise ExpressionError(f"{label}: parameter {name} = {value!r} is not a real number")
+    return expr.xreplace(values)
+
+
+def _lambdify(expr: sp.Expr, symbols, backend: str) -> Callable:
+    if expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
+        expr = expr.rewrite(sp.Piecewise)
+    modules = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
+    return sp.lambdify(symbols, expr, modules=modules, cse=True)
+
+
+@dataclass(frozen=True)
+class CompiledActivation:
+    r"""σ, σ' and φ_σ for numpy arrays and for mpmath numbers.
+
+    Attributes
+    ----------
+    expression : sympy.Expr
+        σ in :data:`symbolic.parsing.X`, parameters substituted.
+    name : str or None
+        Registry name, if any.
+    """
+
+    expression: sp.Expr
+    name: str | None
+    derivative: sp.Expr = field(repr=False)
+    phi_expression: sp.Expr = field(repr=False)
+    _numpy: tuple[Callable, Callable, Callable] = field(repr=False, compare=False)
+    _mpmath: tuple[Callable, Callable, Callable] = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.name or sp.sstr(self.expression)
+
+    def _apply(self, which: int, z):
+        if isinstance(z, np.ndarray) and z.dtype == object:
+            f = self._mpmath[which]
+            return np.vectorize(lambda v: mpmath.mpf(f(v)), otypes=[object])(z)
+        if isinstance(z, mpmath.mpf):
+            return mpmath.mpf(self._mpmath[which](z))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._numpy[which](np.asarray(z, dtype=float))
+        return np.broadcast_to(out, np.shape(z)).astype(float) if np.ndim(out) == 0 else out
+
+    def sigma(self, z):
+        """σ(z), elementwise; float arrays use numpy, object arrays of ``mpf`` use mpmath."""
+        return self._apply(0, z)
+
+    def dsigma(self, z):
+        """σ'(z), elementwise."""
+        return self._apply(1, z)
+
+    def phi(self, z):
+        """φ_σ(z) = z σ'(z) − σ(z), elementwise."""
+        return self._apply(2, z)
+
+
+def compile_activation(activation, *, parameters: Mapping[str, float] | None = None):
+    """Compile an activation (registry name, expression string or SymPy expression).
+
+    Parameters
+    ----------
+    activation : str or sympy.Expr or CompiledActivation
+    parameters : mapping, optional
+        Values of the expression's free parameters, e.g. ``{"a": 0.1}``.
+
+    Returns
+    -------
+    CompiledActivation
+
+    Raises
+    ------
+    ExpressionError
+        For unparsable input, or free parameters without values.
+
+    Examples
+    --------
+    >>> act = compile_activation("tanh")
+    >>> float(act.phi(np.array([0.1]))[0])  # ≈ -2/3 · 0.1³
+    -0.00066...
+    >>> compile_activation("x + a*x**2", parameters={"a": 0.5}).sigma(np.array([2.0]))
+    array([4.])
+    """
+    if isinstance(activation, CompiledActivation):
+        return activation
+    name = None
+    if isinstance(activation, sp.Expr):
+        expr = activation
+    elif isinstance(activation, str):
+        entry = lookup(activation)
+        if entry is not None:
+            name, expr = entry.name, parse_activation(entry.expression).expr
+        else:
+            expr = parse_activation(activation).expr
+    else:
+        raise ExpressionError(
+            f"activation must be a name, an expression string or a SymPy expression, got "
+            f"{type(activation).__name__}"
+        )
+    label = name or sp.sstr(expr)
+    expr = _substitute_parameters(expr, parameters, f"activation {label!r}")
+    derivative = sp.diff(expr, X)
+    phi = X * derivative - expr
+    exprs = (expr, derivative, phi)
+    return CompiledActivation(
+        expression=expr,
+        name=name,
+        derivative=derivative,
+        phi_expression=phi,
+        _numpy=tuple(_lambdify(e, [X], "numpy") for e in exprs),
+        _mpmath=tuple(_lambdify(e, [X], "mpmath") for e in exprs),
+    )
+
+
+# -- losses -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loss:
+    r"""A per-sample loss :math:`\ell(f, y)` and its gradient in the output ``f``.
+
+    Elementwise losses (an expression in ``f`` and ``y``) are summed over output
+    units. ``cross_entropy`` is the softmax cross-entropy for several outputs and the
+    binary one (``softplus(f) − y f``) for a single output.
+
+    Attributes
+    ----------
+    name : str
+    expression : sympy.Expr or None
+        The elementwise expression in :data:`F` and :data:`Y`; ``None`` for the softmax
+        cross-entropy.
+    """
+
+    name: str
+    expression: sp.Expr | None
+    _numpy: tuple[Callable, Callable] | None = field(default=None, repr=False, compare=False)
+    _mpmath: tuple[Callable, Callable] | None = field(default=None, repr=False, compare=False)
+
+    def _elementwise(self, which: int, f, y):
+        if isinstance(f, np.ndarray) and f.dtype == object:
+            func = self._mpmath[which]
+            return np.vectorize(lambda a, b: mpmath.mpf(func(a, b)), otypes=[object])(f, y)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self._numpy[which](np.asarray(f, float), np.asarray(y, float))
+        return np.broadcast_to(out, np.broadcast(f, y).shape).astype(float)
+
+    def value(self, f, y):
+        """Per-sample loss ``(P,)`` for outputs ``f`` and targets ``y`` of shape ``(P, m)``."""
+        if self.expression is None:
+            return _softmax_ce(f, y)[0]
+        return self._elementwise(0, f, y).sum(axis=1)
+
+    def gradient(self, f, y):
+        r""":math:`\partial\ell/\partial f`, shape ``(P, m)``."""
+        if self.expression is None:
+            return _softmax_ce(f, y)[1]
+        return self._elementwise(1, f, y)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "expression": None if self.expression is None else sp.sstr(self.expression),
+        }
+
+
+def _softmax_ce(f, y):
+    """Softmax cross-entropy for m > 1 outputs, binary (sigmoid) for m = 1."""
+    if f.dtype == object:
+        exp = np.vectorize(mpmath.exp, otypes=[object])
+        log = np.vectorize(mpmath.log, otypes=[object])
+    else:
+        exp, log = np.exp, np.log
+    if f.shape[1] == 1:
+        # ℓ = softplus(f) − y f, written stably for large |f|.
+        m = np.maximum(f, 0 * f)
+        value = (m + log(exp(-m) + exp(f - m)) - y * f).sum(axis=1)
+        return value, 1 / (1 + exp(-f)) - y
+    shift = f.max(axis=1, keepdims=True)
+    e = exp(f - shift)
+    total = e.sum(axis=1, keepdims=True)
+    mass = y.sum(axis=1, keepdims=True)
+    value = (mass * (shift + log(total)) - (y * f).sum(axis=1, keepdims=True))[:, 0]
+    return value, mass * e / total - y
+
+
+def _expression_loss(name: str, expr: sp.Expr) -> Loss:
+    derivative = sp.diff(expr, F)
+    return Loss(
+        name=name,
+        expression=expr,
+        _numpy=(_lambdify(expr, [F, Y], "numpy"), _lambdify(derivative, [F, Y], "numpy")),
+        _mpmath=(_lambdify(expr, [F, Y], "mpmath"), _lambdify(derivative, [F, Y], "mpmath")),
+    )
+
+
+_BUILTIN = {
+    "squared": (F - Y) ** 2 / 2,
+    "logistic": sp.log(1 + sp.exp(-Y * F)),
+    "huber": sp.sqrt(1 + (F - Y) ** 2) - 1,  # pseudo-Huber with δ = 1: smooth everywhere
+}
+
+#: Built-in loss names (``get_loss`` also takes an expression in ``f`` and ``y``).
+LOSSES = ("squared", "logistic", "cross_entropy", "huber")
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_loss(text: str) -> Loss:
+    key = text.strip().lower().replace("-", "_")
+    if key == "cross_entropy":
+        return Loss("cross_entropy", None)
+    if key in _BUILTIN:
+        return _expression_loss(key, _BUILTIN[key])
+    parsed = parse_expression(text, {"f": F, "y": Y})
+    if parsed.parameters:
+        names = [p.name for p in parsed.parameters]
+        raise ExpressionError(
+            f"loss {parsed.text!r} uses unknown names {names}; a loss is an expression in f "
+            f"(the output) and y (the target), or one of {', '.join(LOSSES)}"
+        )
+    if F not in parsed.expr.free_symbols:
+        raise ExpressionError(f"loss {parsed.text!r} does not depend on the output f")
+    return _expression_loss(parsed.text, parsed.expr)
+
+
+def get_loss(loss) -> Loss:
+    """A built-in loss by name, or a per-output loss from an expression in ``f`` and ``y``.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        ``"squared"`` (½(f − y)², the default of DESIGN §1), ``"logistic"``
+        (log(1 + e^{−yf}), targets ±1), ``"cross_entropy"``, ``"huber"`` (pseudo-Huber,
+        √(1 + (f − y)²) − 1), or an expression such as ``"log(cosh(f - y))"``.
+
+    Raises
+    ------
+    ExpressionError
+        For an unparsable expression, or one with other free names.
+
+    Examples
+    --------
+    >>> loss = get_loss("log(cosh(f - y))")
+    >>> loss.gradient(np.array([[0.0]]), np.array([[0.0]]))
+    array([[0.]])
+    """
+    if isinstance(loss, Loss):
+        return loss
+    if not isinstance(loss, str):
+        raise ExpressionError(f"loss must be a name or an expression string, got {loss!r}")
+    return _cached_loss(loss)

@@ -1,0 +1,194 @@
+"""Hypothesis strategies: property-test the imbalance identity on your own σ and networks.
+
+Needs ``hypothesis`` (installed with the ``test`` extra). Three lines check the identity
+on random networks for an activation of your own::
+
+    from hypothesis import given
+    from saddle_escape.strategies import identity_problems
+
+    @given(identity_problems(activation="x*tanh(x) + x"))
+    def test_my_activation(problem):
+        assert problem.check().max_relative_difference < 1e-10
+
+Examples
+--------
+>>> from hypothesis import given, settings
+>>> @settings(max_examples=5, deadline=None)
+... @given(identity_problems(activation="tanh", depth=(2, 3)))
+... def check(problem):
+...     assert problem.check().max_relative_difference < 1e-10
+>>> check()
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+from classes import REGISTRY, classify
+from numeric.functions import LOSSES
+from numeric.identity import IdentityCheck, check_identity
+from numeric.network import Dataset, Network, example_targets, random_network
+
+__all__ = [
+    "activations",
+    "networks",
+    "datasets",
+    "losses",
+    "IdentityProblem",
+    "identity_problems",
+]
+
+_SMOOTH = ("tanh", "sin", "atan", "erf", "sigmoid", "softplus", "cos", "exp")
+
+
+@functools.cache
+def _registry_by_class() -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for name in REGISTRY:
+        c = classify(name)
+        if c.class_ is not None:
+            table.setdefault(c.class_.value, []).append(name)
+    return {k: tuple(v) for k, v in table.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _class_of(expression: str) -> str | None:
+    c = classify(expression)
+    return None if c.class_ is None else c.class_.value
+
+
+@st.composite
+def _compositions(draw):
+    """``c1*x + c2*outer(c3*inner(x))``: smooth everywhere, of any class."""
+    outer, inner = draw(st.sampled_from(_SMOOTH)), draw(st.sampled_from(_SMOOTH))
+    c1, c2, c3 = (draw(st.sampled_from(["0.5", "1", "0.25", "2", "-0.5"])) for _ in range(3))
+    return f"{c1}*x + {c2}*{outer}({c3}*{inner}(x))"
+
+
+def activations(*, classes: str = "ABCD", registry: bool = True, compositions: bool = True):
+    """Activation expressions (registry names or random smooth compositions) by class.
+
+    Parameters
+    ----------
+    classes : str
+        Any of ``"ABCD"``: only activations in these classes are drawn.
+    registry, compositions : bool
+        Draw from the registry, from random compositions of smooth functions, or both.
+
+    Returns
+    -------
+    SearchStrategy of str
+    """
+    unknown = set(classes) - set("ABCD")
+    if unknown or not classes:
+        raise ValueError(f"classes must be letters from 'ABCD', got {classes!r}")
+    options = []
+    if registry:
+        names = [n for c in classes for n in _registry_by_class().get(c, ())]
+        if names:
+            options.append(st.sampled_from(sorted(names)))
+    if compositions:
+        options.append(_compositions().filter(lambda e: _class_of(e) in set(classes)))
+    if not options:
+        raise ValueError("activations() needs registry=True or compositions=True")
+    return st.one_of(options)
+
+
+def networks(
+    *,
+    depth: tuple[int, int] = (2, 6),
+    width: tuple[int, int] = (1, 6),
+    input_dim: int | None = None,
+    output_dim: int = 1,
+    bias: bool | None = None,
+    scale: float = 1.0,
+):
+    """Random networks: Gaussian weights ``N(0, scale²/fan_in)``, seeded by hypothesis.
+
+    Parameters
+    ----------
+    depth : (int, int)
+        Range of the number of weight layers L (at least 2).
+    width : (int, int)
+        Range of every hidden width (and of the input dimension unless fixed).
+    input_dim : int, optional
+    output_dim : int
+    bias : bool, optional
+        ``None`` draws with and without biases.
+    scale : float
+    """
+    if depth[0] < 2:
+        raise ValueError(
+            f"depth must start at 2 or more (an imbalance needs 2 layers), got {depth}"
+        )
+
+    @st.composite
+    def build(draw):
+        L = draw(st.integers(*depth))
+        d = input_dim if input_dim is not None else draw(st.integers(*width))
+        hidden = [draw(st.integers(*width)) for _ in range(L - 1)]
+        with_bias = draw(st.booleans()) if bias is None else bias
+        seed = draw(st.integers(0, 2**32 - 1))
+        return random_network((d, *hidden, output_dim), seed=seed, bias=with_bias, scale=scale)
+
+    return build()
+
+
+def datasets(input_dim: int, output_dim: int = 1, *, size=(1, 8), loss: str = "squared"):
+    """Gaussian inputs with targets that suit ``loss`` (±1 logistic, one-hot cross-entropy)."""
+
+    @st.composite
+    def build(draw):
+        P = draw(st.integers(*size))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        return Dataset(rng.normal(size=(P, input_dim)), example_targets(rng, P, output_dim, loss))
+
+    return build()
+
+
+def losses():
+    """The built-in losses and one loss given as an expression."""
+    return st.sampled_from((*LOSSES, "log(cosh(f - y))"))
+
+
+@dataclass(frozen=True)
+class IdentityProblem:
+    """A network, a dataset, an activation and a loss: everything the identity needs."""
+
+    network: Network
+    data: Dataset
+    activation: str
+    loss: str
+
+    def check(self, *, dps: int | None = None, neuronwise: bool = False) -> IdentityCheck:
+        """Both sides of the identity (see :func:`numeric.identity.check_identity`)."""
+        return check_identity(
+            self.network, self.data, self.activation, self.loss, dps=dps, neuronwise=neuronwise
+        )
+
+
+def identity_problems(
+    *,
+    activation: str | None = None,
+    classes: str = "ABCD",
+    loss: str | None = None,
+    depth: tuple[int, int] = (2, 6),
+    width: tuple[int, int] = (1, 6),
+    bias: bool | None = None,
+):
+    """Complete identity problems; fix ``activation`` or ``loss`` to test your own."""
+
+    @st.composite
+    def build(draw):
+        act = activation if activation is not None else draw(activations(classes=classes))
+        name = loss if loss is not None else draw(losses())
+        outputs = draw(st.integers(1, 3)) if name == "cross_entropy" else 1
+        net = draw(networks(depth=depth, width=width, output_dim=outputs, bias=bias))
+        data = draw(datasets(net.widths[0], outputs, loss=name))
+        return IdentityProblem(net, data, act, name)
+
+    return build()
