@@ -248,6 +248,11 @@ def backprop(
             a = activation.sigma(z)
     f = pre[-1]
     per_sample = loss.value(f, data.targets)
+    if per_sample.dtype != object and not np.all(np.isfinite(per_sample)):
+        raise FloatingPointError(
+            "the loss overflowed in float64 (σ or ℓ too large for these weights and inputs); "
+            "use smaller weights, or arbitrary precision (dps=...)"
+        )
     delta = loss.gradient(f, data.targets)
     deltas = [delta]
     for l in range(network.depth - 1, 0, -1):

@@ -149,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc.args[0]) if exc.args else "missing key", as_json)
     except ValueError as exc:  # ExpressionError and friends: bad input
         return _fail(str(exc), as_json)
+    except ArithmeticError as exc:  # float64 overflow
+        return _fail(str(exc), as_json, status=1)
     except RuntimeError as exc:  # ConvergenceError: the numbers did not converge
         return _fail(str(exc), as_json, status=1)
     except Exception as exc:  # a bug of ours: say so in one line, still no traceback

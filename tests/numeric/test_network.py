@@ -68,3 +68,10 @@ def test_mismatched_network_and_data():
 def test_to_mpmath_is_exact():
     a = np.array([0.1, 1e-300])
     assert [float(v) for v in to_mpmath(a)] == a.tolist()
+
+
+def test_float64_overflow_is_a_clear_error():
+    net = Network((np.array([[800.0]]), np.array([[1.0]])))
+    data = Dataset(np.array([[1.0]]), np.array([[0.0]]))
+    with pytest.raises(FloatingPointError, match="overflowed"):
+        backprop(net, data, compile_activation("exp(x)"), get_loss("squared"))
