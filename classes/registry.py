@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NamedActivation", "REGISTRY", "activation_names", "get_activation", "lookup"]
+import sympy as sp
+
+from symbolic.errors import ExpressionError
+from symbolic.parsing import X, parse_activation
+
+__all__ = [
+    "NamedActivation",
+    "REGISTRY",
+    "activation_names",
+    "get_activation",
+    "lookup",
+    "resolve_activation",
+]
 
 
 @dataclass(frozen=True)
@@ -145,3 +157,42 @@ def get_activation(name: str) -> NamedActivation:
         valid = ", ".join(activation_names(aliases=True))
         raise ValueError(f"unknown activation name {name!r}; valid names: {valid}")
     return entry
+
+
+def resolve_activation(activation) -> tuple[sp.Expr, str | None]:
+    """σ as a SymPy expression in ``x``, and its registry name (or ``None``).
+
+    Parameters
+    ----------
+    activation : str or sympy.Expr
+        A registry name, an expression string (parsed safely) or a SymPy expression.
+
+    Raises
+    ------
+    ExpressionError
+        For refused strings, other input types, or a SymPy expression that has free
+        symbols but not ``x``.
+
+    Examples
+    --------
+    >>> resolve_activation("swish")
+    (x/(1 + exp(-x)), 'silu')
+    >>> resolve_activation("x**2")
+    (x**2, None)
+    """
+    if isinstance(activation, sp.Expr):
+        if activation.free_symbols and X not in activation.free_symbols:
+            raise ExpressionError(
+                f"activation {sp.sstr(activation)} does not contain the variable x "
+                "(symbolic.parsing.X)"
+            )
+        return activation, None
+    if not isinstance(activation, str):
+        raise ExpressionError(
+            "activation must be a name, an expression string or a SymPy expression, "
+            f"got {type(activation).__name__}"
+        )
+    entry = lookup(activation)
+    if entry is not None:
+        return parse_activation(entry.expression).expr, entry.name
+    return parse_activation(activation).expr, None

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from classes.registry import lookup
+from classes.registry import resolve_activation
 from symbolic.errors import ExpressionError
 from symbolic.limits import DEFAULT_TIME_LIMIT, time_limit
-from symbolic.parsing import X, parse_activation
+from symbolic.parsing import X
 from symbolic.taylor import (
     SideExpansion,
     T,
@@ -396,25 +396,8 @@ def _differ(a: sp.Expr | None, b: sp.Expr | None) -> bool:
 
 
 def _resolve_input(activation) -> tuple[sp.Expr, str | None, tuple[sp.Symbol, ...]]:
-    if isinstance(activation, sp.Expr):
-        if activation.free_symbols and X not in activation.free_symbols:
-            raise ExpressionError(
-                f"activation {sp.sstr(activation)} does not contain the variable x "
-                "(symbolic.parsing.X)"
-            )
-        params = tuple(sorted(activation.free_symbols - {X}, key=str))
-        return activation, None, params
-    if not isinstance(activation, str):
-        raise ExpressionError(
-            f"activation must be a name, an expression string or a SymPy expression, "
-            f"got {type(activation).__name__}"
-        )
-    entry = lookup(activation)
-    if entry is not None:
-        parsed = parse_activation(entry.expression)
-        return parsed.expr, entry.name, parsed.parameters
-    parsed = parse_activation(activation)
-    return parsed.expr, None, parsed.parameters
+    sigma, name = resolve_activation(activation)
+    return sigma, name, tuple(sorted(sigma.free_symbols - {X}, key=str))
 
 
 def classify(

@@ -16,9 +16,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from classes.registry import lookup
+from classes.registry import resolve_activation
 from symbolic.errors import ExpressionError
-from symbolic.parsing import X, parse_activation, parse_expression
+from symbolic.parsing import X, parse_expression
 
 __all__ = [
     "CompiledActivation",
@@ -139,20 +139,7 @@ def compile_activation(activation, *, parameters: Mapping[str, float] | None = N
     """
     if isinstance(activation, CompiledActivation):
         return activation
-    name = None
-    if isinstance(activation, sp.Expr):
-        expr = activation
-    elif isinstance(activation, str):
-        entry = lookup(activation)
-        if entry is not None:
-            name, expr = entry.name, parse_activation(entry.expression).expr
-        else:
-            expr = parse_activation(activation).expr
-    else:
-        raise ExpressionError(
-            f"activation must be a name, an expression string or a SymPy expression, got "
-            f"{type(activation).__name__}"
-        )
+    expr, name = resolve_activation(activation)
     label = name or sp.sstr(expr)
     expr = _substitute_parameters(expr, parameters, f"activation {label!r}")
     derivative = sp.diff(expr, X)

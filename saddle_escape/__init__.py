@@ -21,10 +21,13 @@ from classes import (
     get_activation,
 )
 from classes.drift import DriftLaw, drift_law
+from numeric.escape import EscapePoint, EscapeResult, build_model, escape_time
+from numeric.extrapolation import Extrapolation, extrapolate
 from numeric.flow import FlowTrajectory, integrate_flow
 from numeric.functions import CompiledActivation, Loss, compile_activation, get_loss
 from numeric.identity import IdentityCheck, check_identity, imbalances
 from numeric.network import Backprop, Dataset, Network, backprop, random_network
+from numeric.reduced import ReducedDynamics
 from symbolic import (
     ConvergenceError,
     ExpressionError,
@@ -33,6 +36,7 @@ from symbolic import (
     parse_activation,
     parse_expression,
 )
+from symbolic.asymptotics import Asymptotics, AsymptoticTerm, asymptotics
 from symbolic.imbalance import (
     IdentityDerivation,
     IdentityVerification,
@@ -40,6 +44,7 @@ from symbolic.imbalance import (
     statement,
     verify_identity,
 )
+from symbolic.reduction import ReducedModel, reduced_model
 
 __version__ = "0.1.0"
 
@@ -78,5 +83,17 @@ __all__ = [
     "derive_identity",
     "statement",
     "verify_identity",
+    "EscapePoint",
+    "EscapeResult",
+    "build_model",
+    "escape_time",
+    "Extrapolation",
+    "extrapolate",
+    "ReducedDynamics",
+    "Asymptotics",
+    "AsymptoticTerm",
+    "asymptotics",
+    "ReducedModel",
+    "reduced_model",
     "__version__",
 ]

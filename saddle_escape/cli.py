@@ -110,6 +110,52 @@ def build_parser() -> argparse.ArgumentParser:
     identity.add_argument("--dps", type=_positive_int, default=None, help="digits (mpmath)")
     identity.add_argument("--seed", type=_positive_int, default=0, help="random network seed")
     identity.add_argument("--samples", type=_positive_int, default=8, help="batch size P")
+
+    def reduced_arguments(command, *, default_init="1,eps,eps,eps"):
+        command.add_argument("--activation", default="tanh", help="name or expression in x")
+        command.add_argument("--depth", type=_positive_int, default=4, help="L (default 4)")
+        command.add_argument("--width", default="16", help="N: an integer or a symbol (default 16)")
+        command.add_argument(
+            "--init",
+            default=default_init,
+            help=f"initial scale per layer, numbers or eps (default {default_init})",
+        )
+        command.add_argument("--teacher", default="1", help="teacher strength s (default 1)")
+
+    ode = add("ode", commands.ode_command, "the reduced system, P(y) and the normal form")
+    reduced_arguments(ode)
+    escape = add("escape", commands.escape_command, "escape times τ★(ε) of the reduced flow")
+    reduced_arguments(escape)
+    escape.add_argument(
+        "--eps", default="0.1,0.03", help="comma-separated values of ε (default 0.1,0.03)"
+    )
+    escape.add_argument("--dps", type=_positive_int, default=None, help="digits (mpmath)")
+    escape.add_argument(
+        "--system",
+        choices=("manifold", "scalar"),
+        default="manifold",
+        help="the exact L-dimensional flow (default) or the balanced scalar reduction",
+    )
+    escape.add_argument(
+        "--fraction", type=float, default=0.5, help="escape at this fraction of 𝓛(0)"
+    )
+    asym = add(
+        "asymptotics",
+        commands.asymptotics_command,
+        "the regime, exponent, prefactor and singular expansion of τ★(ε), checked by numbers",
+    )
+    reduced_arguments(asym)
+    asym.add_argument(
+        "--eps",
+        default=None,
+        help="values of ε for the numeric check (default: 12 from 0.1 to 1e-4)",
+    )
+    asym.add_argument(
+        "--system",
+        choices=("manifold", "scalar"),
+        default="scalar",
+        help="system for the numeric check (default scalar, which the expansion describes)",
+    )
     add("classes", commands.classes_command, "the four classes and the registry's members")
     add("report", commands.report_command, "the main report on built-in defaults")
     return parser

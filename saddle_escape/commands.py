@@ -9,15 +9,21 @@ import sympy as sp
 
 from classes import REGISTRY, UniversalityClass, classify
 from classes.universality import Classification
+from numeric.escape import build_model, escape_time
+from numeric.extrapolation import extrapolate
 from numeric.identity import check_identity
 from numeric.network import Dataset, example_targets, random_network
 from saddle_escape.tables import format_table
+from symbolic.asymptotics import asymptotics
 from symbolic.imbalance import derive_identity, parse_widths, statement, verify_identity
 
 __all__ = [
     "classify_command",
     "classes_command",
     "identity_command",
+    "ode_command",
+    "escape_command",
+    "asymptotics_command",
     "report_command",
     "render_classification",
 ]
@@ -242,6 +248,122 @@ def identity_check_command(args):
     return payload, text
 
 
+def _model(args):
+    return build_model(args.activation, args.depth, args.width, args.init, teacher=args.teacher)
+
+
+def _eps_list(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise ValueError("--eps needs at least one value")
+    for v in values:
+        try:
+            number = float(v)
+        except ValueError:
+            raise ValueError(f"--eps value {v!r} is not a number") from None
+        if not 0 < number < 1:
+            raise ValueError(f"--eps value {v!r} must be in (0, 1)")
+    return values
+
+
+def ode_command(args):
+    model = _model(args)
+    y = sp.Symbol("y", positive=True)
+    loss = model.loss_expression()
+    odes = model.ode()
+    asym = asymptotics(model)
+    payload = {
+        **model.to_dict(),
+        "output": sp.sstr(model.output()),
+        "loss": None if loss is None else sp.sstr(loss),
+        "loss_is_exact": loss is not None,
+        "ode": None if odes is None else [sp.sstr(e) for e in odes],
+        "scalar_loss": None
+        if loss is None
+        else sp.sstr(sp.factor(loss.xreplace(model.scalar_substitution(y)))),
+        "normal_form": asym.to_dict(),
+    }
+    lines = [
+        f"reduced model: σ = {model.label}, L = {model.depth}, N = {sp.sstr(model.width)}, "
+        f"s = {sp.sstr(model.teacher)}, init {', '.join(payload['init'])} "
+        f"(bottleneck layers {payload['bottleneck']}, r = {model.r})",
+        f"F(Y; g) = {sp.sstr(model.output())}",
+        "𝓛(Y) = ½ E_g[(F − s g)²]"
+        + (f" = {sp.sstr(loss)}" if loss is not None else "  (evaluated by Gauss quadrature in g)"),
+        "dY_l/dt = −∂𝓛/∂Y_l",
+    ]
+    if payload["scalar_loss"]:
+        lines.append(f"P(y) = {payload['scalar_loss']}")
+    lines += _normal_form_lines(asym)
+    return payload, "\n".join(lines)
+
+
+def _normal_form_lines(asym) -> list[str]:
+    exactness = "exact" if asym.exact else f"numeric, {asym.dps} digits"
+    lines = [
+        f"normal form ({exactness}): dy/dt = {sp.sstr(asym.normal_form())} + …",
+        f"regime: {asym.regime}" + (f", τ★ ∝ ε^-{asym.exponent}" if asym.exponent else ""),
+    ]
+    if asym.terms:
+        expansion = " + ".join(
+            f"({_number(t.coefficient)})"
+            + (f"·ε^{t.eps_power}" if t.eps_power else "")
+            + ("·ln(1/ε)" if t.log_power else "")
+            for t in asym.terms
+        )
+        lines.append(f"τ★(ε) = {expansion} + O(1)")
+    lines += [f"note: {n}" for n in asym.notes]
+    return lines
+
+
+def escape_command(args):
+    model = _model(args)
+    result = escape_time(
+        model, eps=_eps_list(args.eps), system=args.system, dps=args.dps, fraction=args.fraction
+    )
+    payload = result.to_dict()
+    rows = [[p["eps"], p["tau"], p["digits"], p["status"]] for p in payload["points"]]
+    text = "\n".join(
+        [
+            f"escape times, {args.system} system, σ = {model.label}, L = {model.depth}, "
+            f"N = {sp.sstr(model.width)}, init {','.join(payload['init'])}, "
+            f"{payload['precision']}, escape at {args.fraction:g}·𝓛(0)",
+            format_table(["eps", "tau", "digits", "status"], rows),
+        ]
+    )
+    return payload, text
+
+
+DEFAULT_ASYMPTOTIC_EPS = tuple(f"{v:.6g}" for v in np.geomspace(0.1, 1e-4, 12))
+
+
+def asymptotics_command(args):
+    model = _model(args)
+    asym = asymptotics(model)
+    payload = {**asym.to_dict()}
+    eps = _eps_list(args.eps) if args.eps else list(DEFAULT_ASYMPTOTIC_EPS)
+    payload["eps"], payload["tau"] = eps, None
+    payload["prefactor_numeric"] = payload["prefactor_error"] = None
+    lines = _normal_form_lines(asym)
+    if asym.regime != "none":
+        result = escape_time(model, eps=eps, system=args.system, on_failure="status")
+        taus = [p.tau for p in result.points]
+        payload["tau"] = [None if t is None else repr(float(t)) for t in taus]
+        if all(t is not None for t in taus) and len(taus) >= 4:
+            fit = extrapolate([float(e) for e in eps], [float(t) for t in taus])
+            payload["prefactor_numeric"] = fit.prefactor
+            payload["prefactor_error"] = fit.prefactor_error
+            payload["exponent_numeric"] = fit.exponent
+            payload["exponent_error"] = fit.exponent_error
+            lines.append(
+                f"from τ★ on {len(eps)} values of ε ({args.system} system): exponent "
+                f"{fit.exponent:.10g} ± {fit.exponent_error:.1e}, prefactor "
+                f"{fit.prefactor:.14g} ± {fit.prefactor_error:.1e}"
+                + (f" (normal form: {float(asym.prefactor):.14g})" if asym.prefactor else "")
+            )
+    return payload, "\n".join(lines)
+
+
 #: The default network of the report's identity section.
 REPORT_IDENTITY_WIDTHS = (3, 3, 3, 1)
 
@@ -274,8 +396,54 @@ def identity_report() -> tuple[dict, str]:
     return payload, text
 
 
+#: Default reduced model of the report's asymptotics table: L = 4, N = 16, r = 3 at the end.
+REPORT_REDUCED = (4, 16, "1,eps,eps,eps")
+
+
+def asymptotics_report(results: list[Classification]) -> tuple[list[dict], str]:
+    """Regime, exponent and prefactor for the registry's B and C activations."""
+    depth, width, init = REPORT_REDUCED
+    records, rows = [], []
+    for c in results:
+        if c.class_ not in (UniversalityClass.B, UniversalityClass.C):
+            continue
+        try:
+            a = asymptotics(build_model(c.name, depth, width, init), time_limit_seconds=30)
+        except (ValueError, RuntimeError) as exc:
+            message = str(exc)
+            reason = (
+                "piecewise σ: no y-series (use escape)"
+                if "piecewise" in message
+                else "P(y) − P(0) ≡ 0 to the order computed"
+                if "vanishes" in message
+                else message[:40]
+            )
+            records.append({"activation": c.name, "class": c.class_.value, "error": str(exc)})
+            rows.append([c.name, c.class_.value, None, None, None, None, reason[:40]])
+            continue
+        record = {"activation": c.name, "class": c.class_.value, **a.to_dict()}
+        records.append(record)
+        rows.append(
+            [
+                c.name,
+                c.class_.value,
+                a.regime,
+                a.exponent,
+                None if a.prefactor is None else f"{float(a.prefactor):.12g}",
+                "exact" if a.exact else f"{a.dps} digits",
+                "; ".join(a.notes)[:60] or None,
+            ]
+        )
+    table = format_table(
+        ["activation", "class", "regime", "exponent", "prefactor", "precision", "note"], rows
+    )
+    return records, table
+
+
 def report_command(args):
-    records, table = registry_table(registry_classifications())
+    classifications = registry_classifications()
+    records, table = registry_table(classifications)
+    asym_records, asym_table = asymptotics_report(classifications)
     identity_payload, identity_text = identity_report()
     text = "\n".join(
         [
@@ -286,6 +454,11 @@ def report_command(args):
             "",
             "The imbalance identity (DESIGN §1):",
             identity_text,
+            "",
+            f"Escape-time asymptotics τ★ ≈ prefactor·ε^-exponent (DESIGN §3), L = "
+            f"{REPORT_REDUCED[0]}, N = {REPORT_REDUCED[1]}, init {REPORT_REDUCED[2]}:",
+            asym_table,
         ]
     )
-    return {"activations": records, "identity": identity_payload}, text
+    payload = {"activations": records, "identity": identity_payload, "asymptotics": asym_records}
+    return payload, text

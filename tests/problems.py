@@ -40,3 +40,14 @@ REGISTRY_EXPECTED = {
     "tanhshrink": ("B", 3, sp.Rational(2, 3), 0, 0, "analytic"),
     "quadratic": ("C", 2, 1, 0, 0, "analytic"),
 }
+
+
+def linear_escape_time(eps, mp):
+    """DESIGN §3 exact check case: linear σ, four layers at ε, s = 1, escape at ½𝓛(0)."""
+    eps = mp.mpf(eps)
+    y_star_sq = mp.sqrt(1 - (1 - eps**4) / mp.sqrt(2))
+
+    def antiderivative(y_sq):
+        return -1 / (2 * y_sq) + mp.log((1 + y_sq) / (1 - y_sq)) / 4
+
+    return antiderivative(y_star_sq) - antiderivative(eps**2)

@@ -177,3 +177,77 @@ def test_report_has_the_identity_section(capsys):
     assert status == 0
     assert data["identity"]["exact"]["verified"] is True
     assert data["identity"]["numeric"]["max_relative_difference"] < 1e-25
+
+
+def test_escape_json_contract(capsys):
+    argv = [
+        "escape",
+        "--activation",
+        "linear",
+        "--depth",
+        "4",
+        "--width",
+        "16",
+        "--init",
+        "eps,eps,eps,eps",
+        "--eps",
+        "0.1,0.03",
+        "--dps",
+        "30",
+        "--system",
+        "scalar",
+        "--json",
+    ]
+    status, out, _ = run(capsys, *argv)
+    data = json.loads(out)
+    assert status == 0
+    assert [p["eps"] for p in data["points"]] == ["0.1", "0.03"]
+    assert data["points"][1]["tau"].startswith("554.93415009967473056052187")
+    assert all(p["digits"] >= 27 for p in data["points"])
+
+
+def test_asymptotics_json_contract(capsys):
+    argv = [
+        "asymptotics",
+        "--activation",
+        "tanh",
+        "--depth",
+        "4",
+        "--width",
+        "16",
+        "--init",
+        "1,eps,eps,eps",
+        "--eps",
+        "0.05,0.025,0.0125,0.00625,0.003125,0.0015625",
+        "--json",
+    ]
+    status, out, _ = run(capsys, *argv)
+    data = json.loads(out)
+    assert status == 0
+    assert (data["r"], data["regime"], data["exponent"]) == (3, "power", 1)
+    assert data["terms"][0]["eps_power"] == -1 and data["terms"][0]["log_power"] == 0
+    assert data["prefactor_numeric"] == pytest.approx(data["prefactor_value"], rel=1e-6)
+    assert len(data["tau"]) == len(data["eps"]) == 6
+
+
+def test_ode_prints_the_system(capsys):
+    status, out, _ = run(capsys, "ode", "--activation", "linear", "--init", "eps,eps,eps,eps")
+    assert status == 0
+    assert "P(y) = (y - 1)**2*(y + 1)**2*(y**2 + 1)**2/2" in out
+    assert "dy/dt = y**3*(1 - y**4)" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["escape", "--eps", "2"], "must be in (0, 1)"),
+        (["escape", "--eps", "abc"], "not a number"),
+        (["escape", "--init", "1,1,1,1"], "no 'eps'"),
+        (["escape", "--depth", "3"], "depth is 3"),
+        (["ode", "--activation", "x + a*x"], "free parameters"),
+        (["asymptotics", "--activation", "relu", "--init", "eps,eps,eps,1"], "piecewise"),
+    ],
+)
+def test_reduced_commands_bad_input(capsys, argv, fragment):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and fragment in err

@@ -1,0 +1,300 @@
+r"""Reduced dynamics on the permutation-symmetric manifold, as SymPy objects (DESIGN §3).
+
+On the manifold every weight matrix has identical rows aligned with the teacher, and in
+Frobenius-norm coordinates :math:`Y_l = \|W_l\|_F` gradient flow is plain gradient flow
+on the reduced loss
+
+.. math::
+
+    \mathcal L(Y) = \tfrac12\,\mathbb E_g\big[(F(Y; g) - s g)^2\big],\qquad
+    F(Y; g) = \sqrt N\, Y_L\,\sigma(Y_{L-1}\sigma(\cdots\sigma(Y_2\,\sigma(Y_1 g/\sqrt N)))),
+
+:math:`g \sim N(0, 1)`. A bottleneck set B of r layers starts at ε; the balanced scalar
+reduction is :math:`P(y) = \mathcal L(Y_b = y,\ b\in B)`, :math:`\dot y = -P'(y)/r`.
+
+Gaussian expectations are exact (moments :math:`\mathbb E g^{2m} = (2m-1)!!`) when the
+integrand is a polynomial in g; otherwise the caller evaluates them by quadrature
+(:mod:`numeric.gaussian`), which :class:`ReducedModel` leaves open by returning ``None``
+for :meth:`ReducedModel.loss_expression`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from symbolic.errors import ExpressionError
+from symbolic.parsing import X, parse_expression
+
+__all__ = [
+    "G",
+    "EPS",
+    "ReducedModel",
+    "reduced_model",
+    "parse_init",
+    "gaussian_moment",
+    "gaussian_expectation",
+]
+
+#: The scalar Gaussian input g = uᵀx and the small initial scale ε.
+G = sp.Symbol("g", real=True)
+EPS = sp.Symbol("epsilon", positive=True)
+#: The common value of the bottleneck layers in the scalar reduction.
+Y_SCALAR = sp.Symbol("y", positive=True)
+
+_MAX_DEPTH = 64
+
+
+def gaussian_moment(m: int) -> sp.Integer:
+    """:math:`\\mathbb E g^m` for standard normal g: 0 for odd m, (m−1)!! for even m.
+
+    Examples
+    --------
+    >>> [gaussian_moment(m) for m in range(7)]
+    [1, 0, 1, 0, 3, 0, 15]
+    """
+    if m % 2:
+        return sp.Integer(0)
+    return sp.factorial2(m - 1) if m else sp.Integer(1)
+
+
+def gaussian_expectation(expr: sp.Expr, variable: sp.Symbol = G) -> sp.Expr | None:
+    """Exact :math:`\\mathbb E_g[\\text{expr}]` if ``expr`` is a polynomial in g, else ``None``.
+
+    Examples
+    --------
+    >>> a = sp.Symbol("a")
+    >>> gaussian_expectation((a*G - 1)**2)
+    a**2 + 1
+    >>> gaussian_expectation(sp.tanh(G)**2) is None
+    True
+    """
+    expr = sp.expand(expr)
+    if not expr.is_polynomial(variable):
+        return None
+    poly = sp.Poly(expr, variable)
+    return sp.expand(sum(c * gaussian_moment(m) for (m,), c in poly.terms()))
+
+
+def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
+    """Parse initial scales: a sequence or ``"1,eps,eps,eps"``; ``None`` marks an ε layer.
+
+    Entries are ``eps`` or real constant expressions (``0.5``, ``sqrt(2)``), parsed safely.
+
+    Raises
+    ------
+    ValueError
+        When the count differs from ``depth``, an entry is not a real constant, or no
+        layer is ``eps``.
+
+    Examples
+    --------
+    >>> parse_init("1,eps,eps,0.5", 4)
+    (1, None, None, 1/2)
+    """
+    parts = [p.strip() for p in init.split(",")] if isinstance(init, str) else list(init)
+    if len(parts) != depth:
+        raise ValueError(
+            f"init {init!r} gives {len(parts)} scales but the depth is {depth}: give one per layer"
+        )
+    out: list[sp.Expr | None] = []
+    for part in parts:
+        if part is None or (isinstance(part, str) and part.lower() in ("eps", "epsilon", "ε")):
+            out.append(None)
+            continue
+        if isinstance(part, str):
+            value = parse_expression(part, {}).expr
+        else:
+            value = sp.Rational(str(part)) if isinstance(part, (int, float)) else sp.sympify(part)
+        if value.free_symbols or not value.is_real or not value.is_finite:
+            raise ValueError(f"init entry {part!r} must be 'eps' or a real number")
+        out.append(value)
+    if all(v is not None for v in out):
+        raise ValueError(f"init {init!r} has no 'eps' layer: the bottleneck set is empty")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ReducedModel:
+    r"""The reduced model of DESIGN §3 for one activation, depth, width, init and teacher.
+
+    Attributes
+    ----------
+    sigma : sympy.Expr
+        σ in :data:`symbolic.parsing.X`.
+    label : str
+        Registry name or expression.
+    depth : int
+        L, the number of weight layers.
+    width : sympy.Expr
+        N (an integer or a symbol).
+    init : tuple
+        Initial scale per layer; ``None`` for the bottleneck layers (scale ε).
+    teacher : sympy.Expr
+        s.
+    """
+
+    sigma: sp.Expr
+    label: str
+    depth: int
+    width: sp.Expr
+    init: tuple
+    teacher: sp.Expr = sp.Integer(1)
+    Y: tuple[sp.Symbol, ...] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "Y", tuple(sp.Symbol(f"Y{l + 1}", real=True) for l in range(self.depth))
+        )
+
+    @property
+    def bottleneck(self) -> tuple[int, ...]:
+        """0-based indices of the ε layers."""
+        return tuple(i for i, v in enumerate(self.init) if v is None)
+
+    @property
+    def r(self) -> int:
+        """Number of bottleneck layers."""
+        return len(self.bottleneck)
+
+    def output(self) -> sp.Expr:
+        """:math:`F(Y; g)`."""
+        N = self.width
+        z = self.Y[0] * G / sp.sqrt(N)
+        for l in range(1, self.depth):
+            z = self.Y[l] * self.sigma.xreplace({X: z})
+        # z is now Y_L σ(...); the output carries √N.
+        return sp.sqrt(N) * z
+
+    def integrand(self) -> sp.Expr:
+        r""":math:`\tfrac12(F - s g)^2`."""
+        return (self.output() - self.teacher * G) ** 2 / 2
+
+    def loss_expression(self) -> sp.Expr | None:
+        r"""Exact :math:`\mathcal L(Y)` when σ is a polynomial (Gaussian moments), else ``None``."""
+        if not self.sigma.is_polynomial(X):
+            return None
+        return gaussian_expectation(self.integrand())
+
+    def initial_point(self, eps) -> tuple:
+        """``Y(0)`` with the bottleneck layers at ``eps``."""
+        return tuple(eps if v is None else v for v in self.init)
+
+    def scalar_substitution(self, y=Y_SCALAR) -> dict:
+        """``{Y_b: y for b in B} ∪ {Y_l: init_l otherwise}``."""
+        return {self.Y[i]: (y if v is None else v) for i, v in enumerate(self.init)}
+
+    def scalar_output(self) -> sp.Expr:
+        """:math:`F` on the balanced scalar reduction, in ``y``."""
+        return self.output().xreplace(self.scalar_substitution())
+
+    def scalar_output_factored(self) -> tuple[sp.Expr, sp.Symbol, sp.Expr]:
+        """``(F, h, h_value)``: F on the scalar reduction with the y-independent prefix (the
+        layers before the first bottleneck) replaced by the symbol ``h``, and its value in g.
+
+        Series in y are much cheaper with ``h`` opaque.
+        """
+        first = self.bottleneck[0]
+        N = self.width
+        h = sp.Symbol("h", real=True)
+        if first == 0:
+            prefix, z = G, self.Y[0] * h / sp.sqrt(N)
+        else:
+            prefix = self.Y[0] * G / sp.sqrt(N)
+            for l in range(1, first):
+                prefix = self.Y[l] * self.sigma.xreplace({X: prefix})
+            prefix = self.sigma.xreplace({X: prefix})
+            z = self.Y[first] * h
+        for l in range(first + 1, self.depth):
+            z = self.Y[l] * self.sigma.xreplace({X: z})
+        if first == self.depth - 1 and first > 0:
+            pass  # the bottleneck is the read-out layer: z = Y_L σ(...) already
+        subs = self.scalar_substitution()
+        return (sp.sqrt(N) * z).xreplace(subs), h, prefix.xreplace(subs)
+
+    def ode(self) -> tuple[sp.Expr, ...] | None:
+        r"""Exact :math:`-\partial\mathcal L/\partial Y_l` for polynomial σ, else ``None``."""
+        loss = self.loss_expression()
+        if loss is None:
+            return None
+        return tuple(-sp.diff(loss, y) for y in self.Y)
+
+    def to_dict(self) -> dict:
+        return {
+            "activation": self.label,
+            "depth": self.depth,
+            "width": sp.sstr(self.width),
+            "init": ["eps" if v is None else sp.sstr(v) for v in self.init],
+            "teacher": sp.sstr(self.teacher),
+            "bottleneck": [b + 1 for b in self.bottleneck],
+            "r": self.r,
+        }
+
+
+def reduced_model(
+    activation: sp.Expr, depth: int, width, init, *, teacher=1, label: str | None = None
+) -> ReducedModel:
+    """Build a :class:`ReducedModel` from user input (names, strings or numbers).
+
+    Parameters
+    ----------
+    activation : sympy.Expr
+        σ in :data:`symbolic.parsing.X` (see :func:`classes.registry.resolve_activation`).
+    depth : int
+        L ≥ 2.
+    width : int or str
+        N ≥ 1, or a symbol name such as ``"N"``.
+    init : str or sequence
+        ``"1,eps,eps,eps"``: one entry per layer.
+    teacher : number
+        s ≠ 0.
+    label : str, optional
+        How the activation is named in results.
+
+    Raises
+    ------
+    ValueError
+        For invalid depth, width, init or teacher; :class:`ExpressionError` for a bad
+        activation (including free parameters).
+
+    Examples
+    --------
+    >>> m = reduced_model(X, 4, 16, "eps,eps,eps,eps", label="linear")
+    >>> m.loss_expression().xreplace(m.scalar_substitution()).factor()
+    (y - 1)**2*(y + 1)**2*(y**2 + 1)**2/2
+    """
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 2 <= depth <= _MAX_DEPTH:
+        raise ValueError(f"depth must be an integer from 2 to {_MAX_DEPTH}, got {depth!r}")
+    if isinstance(width, str) and not width.strip().isdigit():
+        name = width.strip()
+        if not name.isidentifier():
+            raise ValueError(f"width {width!r} must be a positive integer or a symbol name")
+        N = sp.Symbol(name, positive=True, integer=True)
+    else:
+        try:
+            N = int(width)
+        except (TypeError, ValueError):
+            raise ValueError(f"width must be a positive integer, got {width!r}") from None
+        if N < 1:
+            raise ValueError(f"width must be a positive integer, got {width!r}")
+        N = sp.Integer(N)
+    try:
+        s = sp.Rational(str(teacher)) if isinstance(teacher, (int, float, str)) else teacher
+    except (TypeError, ValueError):
+        raise ValueError(f"teacher strength must be a number, got {teacher!r}") from None
+    if s == 0:
+        raise ValueError("teacher strength s must be non-zero (nothing to learn otherwise)")
+    if not isinstance(activation, sp.Expr):
+        raise ExpressionError(
+            "reduced_model takes σ as a SymPy expression in x; resolve names and strings "
+            "with classes.registry.resolve_activation"
+        )
+    sigma, label = activation, label or sp.sstr(activation)
+    extra = sigma.free_symbols - {X}
+    if extra:
+        raise ExpressionError(
+            f"activation {label!r} has free parameters {sorted(s.name for s in extra)}; "
+            "substitute numbers for the reduced dynamics"
+        )
+    return ReducedModel(sigma, label, depth, N, parse_init(init, depth), s)

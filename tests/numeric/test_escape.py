@@ -1,0 +1,144 @@
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from numeric.escape import build_model, escape_time
+from numeric.extrapolation import extrapolate
+from numeric.reduced import ReducedDynamics
+from symbolic.asymptotics import asymptotics
+from symbolic.errors import ConvergenceError
+from tests.problems import linear_escape_time
+
+LINEAR = ("linear", 4, 16, "eps,eps,eps,eps")
+GEOMETRIC = [f"{v:.6g}" for v in np.geomspace(0.05, 2e-4, 8)]
+
+
+def test_exact_linear_case_on_the_manifold_in_float64():
+    point = escape_time(*LINEAR, [0.03]).points[0]
+    with mpmath.workdps(40):
+        exact = linear_escape_time("0.03", mpmath)
+    assert abs(point.tau - float(exact)) / float(exact) < 1e-12
+    assert point.digits >= 11
+
+
+def test_exact_linear_case_to_25_digits_at_dps_30():
+    point = escape_time(*LINEAR, ["0.03"], system="scalar", dps=30).points[0]
+    with mpmath.workdps(40):
+        exact = linear_escape_time("0.03", mpmath)
+        assert abs(point.tau - exact) / exact < mpmath.mpf(10) ** -25
+    assert point.digits >= 27
+
+
+@pytest.mark.slow
+def test_exact_linear_case_on_the_manifold_at_dps_30():
+    point = escape_time(*LINEAR, ["0.03"], dps=30).points[0]
+    with mpmath.workdps(40):
+        exact = linear_escape_time("0.03", mpmath)
+        assert abs(point.tau - exact) / exact < mpmath.mpf(10) ** -25
+
+
+def test_numpy_and_mpmath_right_hand_sides_agree():
+    dyn = ReducedDynamics(build_model("gelu", 4, 16, "1,eps,eps,eps"))
+    Y = [1.0, 0.3, 0.2, 0.1]
+    _, grad, _ = dyn.evaluate(Y)
+    with mpmath.workdps(30):
+        loss_mp, grad_mp = dyn.evaluate_mp(Y, nodes=48)
+    np.testing.assert_allclose(grad, [float(v) for v in grad_mp], rtol=1e-12)
+    assert float(loss_mp) == pytest.approx(dyn.loss(Y), rel=1e-13)
+
+
+def test_analytic_hessian_matches_finite_differences():
+    dyn = ReducedDynamics(build_model("tanh", 3, 4, "1,eps,eps"))
+    Y = np.array([0.9, 0.4, 0.3])
+    hess = dyn.evaluate(Y)[2]
+    h = 1e-6
+    numeric = np.array(
+        [(dyn.gradient(Y + h * e) - dyn.gradient(Y - h * e)) / (2 * h) for e in np.eye(3)]
+    )
+    np.testing.assert_allclose(hess, numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "activation, init",
+    [
+        ("tanh", "1,eps,eps,eps"),  # B, bottleneck at the end
+        ("gelu", "1,eps,eps,eps"),  # C, with a resonant log
+        ("silu", "eps,eps,eps,1"),  # C, bottleneck at the start
+        ("tanh", "1,eps,eps,eps,1"),  # B, bottleneck in the middle
+        ("erf", "eps,eps,eps,1,1"),  # B, start
+    ],
+)
+def test_leading_prefactor_confirmed_by_the_numbers(activation, init):
+    depth = len(init.split(","))
+    model = build_model(activation, depth, 16, init)
+    theory = asymptotics(model)
+    taus = [p.tau for p in escape_time(model, eps=GEOMETRIC, system="scalar").points]
+    fit = extrapolate([float(e) for e in GEOMETRIC], taus)
+    assert fit.regime == "power" and round(fit.exponent) == theory.exponent
+    assert fit.prefactor == pytest.approx(float(theory.prefactor), rel=1e-7)
+
+
+def test_leading_prefactor_on_the_manifold_system():
+    model = build_model("tanh", 4, 16, "1,eps,eps,eps")
+    taus = [p.tau for p in escape_time(model, eps=GEOMETRIC).points]
+    fit = extrapolate([float(e) for e in GEOMETRIC], taus)
+    assert abs(fit.exponent - 1) < 1e-6
+    assert fit.prefactor == pytest.approx(float(asymptotics(model).prefactor), rel=1e-8)
+
+
+def test_class_D_finite_limit_confirmed():
+    # σ(0) ≠ 0 gives P(y) a linear term (p = 1): τ★ tends to a finite limit. On this
+    # manifold the loss cannot halve (the flow stops near y ≈ 1), so escape at 0.9·𝓛(0).
+    model = build_model("softplus", 3, 1, "eps,1,1")
+    assert asymptotics(model).regime == "finite"
+    taus = [p.tau for p in escape_time(model, eps=GEOMETRIC, system="scalar", fraction=0.9).points]
+    steps = np.abs(np.diff(taus))
+    assert np.all(steps[1:] < 0.7 * steps[:-1])  # Cauchy: the gaps shrink like ε
+    fit = extrapolate([float(e) for e in GEOMETRIC], taus)
+    assert fit.regime == "finite" and abs(fit.exponent) < 0.05
+
+
+def test_resonant_log_term_confirmed_numerically():
+    model = build_model("tanh", 4, 16, "eps,eps,eps,eps")
+    theory = asymptotics(model)
+    eps = [0.02, 0.01, 0.005, 0.0025]
+    taus = [p.tau for p in escape_time(model, eps=eps, system="scalar").points]
+    remainders = [t - theory.leading(e) for e, t in zip(eps, taus, strict=True)]
+    # With the (3/32) ln(1/ε) term the remainder converges (O(ε²)); without it, it would
+    # drift by (3/32) ln 2 ≈ 0.065 per halving.
+    assert abs(remainders[-1] - remainders[-2]) < 1e-4
+    assert (3 / 32) * math.log(2) > 0.06
+
+
+def test_no_escape_raises_or_returns_a_status():
+    args = ("sigmoid", 4, 16, "1,eps,eps,eps")
+    with pytest.raises(ConvergenceError, match="stops"):
+        escape_time(*args, [0.05], system="scalar")
+    point = escape_time(*args, [0.05], system="scalar", on_failure="status").points[0]
+    assert point.tau is None and "stops" in point.status
+
+
+def test_result_contract_and_digits():
+    result = escape_time(*LINEAR, ["0.1", "0.03"], system="scalar", dps=20)
+    d = result.to_dict()
+    assert [p["eps"] for p in d["points"]] == ["0.1", "0.03"]
+    assert d["points"][1]["tau"] == "554.93415009967473056"  # 20 significant digits
+    assert all(p["digits"] >= 17 for p in d["points"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"system": "full"}, "system"),
+        ({"eps": [1.5]}, "eps"),
+        ({"dps": 3}, "dps"),
+        ({"fraction": 1.0}, "fraction"),
+        ({"on_failure": "ignore"}, "on_failure"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    args = {"eps": [0.1], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        escape_time(*LINEAR, **args)
