@@ -156,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
         default="scalar",
         help="system for the numeric check (default scalar, which the expansion describes)",
     )
+    sim = add(
+        "simulate",
+        commands.simulate_command,
+        "full-network gradient flow from He-normal init with bottleneck layers × ε",
+    )
+    sim.add_argument("--activation", default="tanh")
+    sim.add_argument("--depth", type=_positive_int, default=5, help="L (default 5)")
+    sim.add_argument("--width", type=_positive_int, default=32, help="N (default 32)")
+    sim.add_argument("--init", choices=("he",), default="he", help="initialization (he)")
+    sim.add_argument("--bottleneck", default="2,3,4", help="1-based layers scaled by ε")
+    sim.add_argument("--eps", default="0.3,0.1,0.03", help="values of ε")
+    sim.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds")
+    sim.add_argument(
+        "--input-dim",
+        type=_positive_int,
+        default=None,
+        help="d (default N); d = 1 uses the exact population loss",
+    )
+    sim.add_argument("--samples", type=_positive_int, default=256, help="P for d > 1")
+    sim.add_argument("--workers", type=_positive_int, default=0, help="processes (0: all cores)")
     add("classes", commands.classes_command, "the four classes and the registry's members")
     add("report", commands.report_command, "the main report on built-in defaults")
     return parser

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import sympy as sp
@@ -11,8 +13,10 @@ from classes import REGISTRY, UniversalityClass, classify
 from classes.universality import Classification
 from numeric.escape import build_model, escape_time
 from numeric.extrapolation import extrapolate
+from numeric.functions import compile_activation
 from numeric.identity import check_identity
 from numeric.network import Dataset, example_targets, random_network
+from numeric.simulate import he_sweep, slope_summary
 from saddle_escape.tables import format_table
 from symbolic.asymptotics import asymptotics
 from symbolic.imbalance import derive_identity, parse_widths, statement, verify_identity
@@ -24,6 +28,7 @@ __all__ = [
     "ode_command",
     "escape_command",
     "asymptotics_command",
+    "simulate_command",
     "report_command",
     "render_classification",
 ]
@@ -391,6 +396,64 @@ def identity_report() -> tuple[dict, str]:
             f"({exact.seconds + exact_bias.seconds:.2f} s)",
             f"- numeric, tanh, squared loss, random network, 8 samples, 30 digits: max "
             f"relative difference {numeric.max_relative_difference:.1e}",
+        ]
+    )
+    return payload, text
+
+
+def simulate_command(args):
+    try:
+        bottleneck = tuple(int(v) for v in args.bottleneck.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"--bottleneck {args.bottleneck!r} must list layer numbers") from None
+    if not bottleneck or any(not 1 <= b <= args.depth for b in bottleneck):
+        raise ValueError(f"--bottleneck layers must be in 1..{args.depth}, got {args.bottleneck!r}")
+    if args.depth < 2:
+        raise ValueError("--depth must be at least 2")
+    eps = [float(v) for v in _eps_list(args.eps)]
+    d = args.input_dim or args.width
+    widths = (d,) + (args.width,) * (args.depth - 1) + (1,)
+    compile_activation(args.activation)  # fail fast on a bad activation
+    workers = args.workers or os.cpu_count() or 1
+    start = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            records = he_sweep(
+                args.activation,
+                widths,
+                bottleneck,
+                eps,
+                args.seeds,
+                samples=args.samples,
+                executor=pool,
+            )
+    else:
+        records = he_sweep(
+            args.activation, widths, bottleneck, eps, args.seeds, samples=args.samples
+        )
+    summary = slope_summary(records)
+    r = len(bottleneck)
+    payload = {
+        "activation": args.activation,
+        "widths": list(widths),
+        "bottleneck": list(bottleneck),
+        "r": r,
+        **summary,
+        "expected_slope": -(r - 2),
+        "records": [rec.to_dict() for rec in records],
+        "seconds": time.perf_counter() - start,
+    }
+    rows = [[p["eps"], p["t_esc"], p["t_esc_std"]] for p in summary["points"]]
+    slope = summary["slope"]
+    text = "\n".join(
+        [
+            f"full network, He-normal, σ = {args.activation}, widths {widths}, bottleneck "
+            f"{bottleneck} × ε (r = {r}), {args.seeds} seed(s), "
+            + ("population loss (d = 1)" if d == 1 else f"P = {args.samples} samples"),
+            format_table(["eps", "t_esc (mean)", "std"], rows),
+            "slope of ln τ★ vs ln ε: "
+            + ("-" if slope is None else f"{slope:.3f} ± {summary['slope_std']:.3f}")
+            + f" (critical-depth law: {-(r - 2)}); {payload['seconds']:.1f} s",
         ]
     )
     return payload, text

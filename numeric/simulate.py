@@ -1,0 +1,319 @@
+r"""Full-network gradient flow from small initialization: the check on the reduced theory.
+
+Datasets (DESIGN §4): for input dimension d = 1 the half-range Gauss nodes and weights
+of :mod:`numeric.gaussian` give the population loss of DESIGN §1 (exact for polynomial
+σ, to quadrature accuracy otherwise: the same rule the reduced dynamics uses); for
+d > 1, a fixed seeded sample of P Gaussian inputs. Teacher ``y = s·uᵀx`` with
+``u = e_1``.
+
+Initializations: on the permutation-symmetric manifold from scales ``Y_1..Y_L``
+(DESIGN §3), or He-normal (entries ``N(0, 2/fan_in)``, seeded) with the bottleneck
+layers multiplied by ε.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from numeric.flow import flatten, unflatten
+from numeric.functions import compile_activation, get_loss
+from numeric.gaussian import half_range_rule
+from numeric.network import Dataset, Network, backprop
+from symbolic.errors import ConvergenceError
+
+__all__ = [
+    "population_dataset",
+    "sample_dataset",
+    "manifold_network",
+    "he_network",
+    "FullEscape",
+    "full_escape_time",
+    "manifold_distance",
+    "SweepRecord",
+    "he_sweep",
+    "slope_summary",
+]
+
+
+def population_dataset(nodes: int = 48, *, teacher: float = 1.0) -> Dataset:
+    """d = 1: nodes ±g_i with weights w_i, targets ``s·g`` (the population loss).
+
+    Examples
+    --------
+    >>> data = population_dataset(8)
+    >>> round(float((data.weights * data.inputs[:, 0] ** 2).sum()), 12)
+    1.0
+    """
+    g, w = half_range_rule(nodes)
+    x = np.concatenate([g, -g])[:, None]
+    return Dataset(x, teacher * x, np.concatenate([w, w]))
+
+
+def sample_dataset(size: int, dim: int, *, seed: int, teacher: float = 1.0) -> Dataset:
+    """P seeded Gaussian inputs in d dimensions; targets ``s·x_1``.
+
+    Examples
+    --------
+    >>> sample_dataset(4, 3, seed=0).inputs.shape
+    (4, 3)
+    """
+    if size < 1 or dim < 1:
+        raise ValueError(f"need at least one sample and one input dimension, got {size}, {dim}")
+    x = np.random.default_rng(seed).normal(size=(size, dim))
+    return Dataset(x, teacher * x[:, :1])
+
+
+def manifold_network(scales, width: int, *, input_dim: int = 1) -> Network:
+    """The matrices of DESIGN §3 with ``‖W_l‖_F = Y_l`` (teacher direction ``e_1``).
+
+    Examples
+    --------
+    >>> net = manifold_network([1.0, 0.5, 0.25], 4)
+    >>> [round(float(np.linalg.norm(w)), 12) for w in net.weights]
+    [1.0, 0.5, 0.25]
+    """
+    scales = [float(s) for s in scales]
+    if len(scales) < 2 or width < 1:
+        raise ValueError("the manifold needs depth ≥ 2 and width ≥ 1")
+    N = width
+    u = np.zeros((1, input_dim))
+    u[0, 0] = 1.0
+    weights = [scales[0] / np.sqrt(N) * np.ones((N, 1)) @ u]
+    weights += [s / N * np.ones((N, N)) for s in scales[1:-1]]
+    weights.append(scales[-1] / np.sqrt(N) * np.ones((1, N)))
+    return Network(tuple(weights))
+
+
+def he_network(widths, bottleneck, eps: float, *, seed: int) -> Network:
+    """He-normal weights (``N(0, 2/fan_in)``), layers in ``bottleneck`` (1-based) times ε."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for l in range(len(widths) - 1):
+        w = rng.normal(0.0, np.sqrt(2.0 / widths[l]), size=(widths[l + 1], widths[l]))
+        weights.append(w * eps if (l + 1) in set(bottleneck) else w)
+    return Network(tuple(weights))
+
+
+def manifold_distance(network: Network) -> float:
+    """Relative distance of the weights from the permutation-symmetric manifold.
+
+    For each matrix the part not of the form ``c 1 vᵀ`` (identical rows), over its norm.
+    """
+    total, norm = 0.0, 0.0
+    for w in network.weights:
+        mean_row = w.mean(axis=0, keepdims=True)
+        total += float(((w - mean_row) ** 2).sum())
+        norm += float((w**2).sum())
+    return float(np.sqrt(total / norm)) if norm else 0.0
+
+
+@dataclass(frozen=True)
+class FullEscape:
+    """Escape of the full network: τ★, the trajectory record, evaluation count."""
+
+    tau: float | None
+    times: np.ndarray
+    loss: np.ndarray
+    norms: np.ndarray
+    distance: np.ndarray
+    evaluations: int
+    status: str
+
+
+def full_escape_time(
+    network: Network,
+    data: Dataset,
+    activation="tanh",
+    loss="squared",
+    *,
+    fraction: float = 0.5,
+    rtol: float = 1e-10,
+    t_max: float = 1e9,
+    record: int = 200,
+) -> FullEscape:
+    r"""Integrate the full gradient flow until the loss reaches ``fraction``·𝓛(0).
+
+    Error-controlled (SciPy ``DOP853``) with a terminal event; the loss, layer norms and
+    the distance from the symmetric manifold are recorded on ``record`` points.
+
+    Examples
+    --------
+    >>> net = manifold_network([0.2, 0.2, 0.2], 4)
+    >>> run = full_escape_time(net, population_dataset(16), "linear", rtol=1e-8)
+    >>> run.status
+    'escaped'
+    """
+    act, loss_fn = compile_activation(activation), get_loss(loss)
+    evaluations = 0
+
+    def rhs(t, state):
+        nonlocal evaluations
+        evaluations += 1
+        out = backprop(unflatten(state, network), data, act, loss_fn)
+        return -np.concatenate([g.ravel() for g in out.grad_weights])
+
+    def current_loss(state):
+        return float(backprop(unflatten(state, network), data, act, loss_fn).loss)
+
+    start = flatten(network)
+    target = fraction * current_loss(start)
+
+    def event(t, state):
+        return current_loss(state) - target
+
+    event.terminal, event.direction = True, -1
+    scale = max(float(np.abs(start).max()), 1e-300)
+    t0, state, horizon = 0.0, start, 10.0
+    times, states = [0.0], [start]
+    while t0 < t_max:
+        sol = solve_ivp(
+            rhs,
+            (t0, t0 + horizon),
+            state,
+            method="DOP853",
+            events=event,
+            rtol=rtol,
+            atol=rtol * scale * 1e-3,
+            dense_output=True,
+        )
+        if sol.status == -1:
+            raise ConvergenceError(f"full-network flow failed: {sol.message}")
+        end = sol.t_events[0][0] if sol.t_events[0].size else sol.t[-1]
+        grid = np.linspace(t0, end, record // 4 + 2)[1:]
+        times += list(grid)
+        states += [sol.sol(t) for t in grid]
+        if sol.t_events[0].size:
+            return _record(
+                network, data, act, loss_fn, times, states, float(end), evaluations, "escaped"
+            )
+        t0, state, horizon = sol.t[-1], sol.y[:, -1], horizon * 4
+    return _record(
+        network,
+        data,
+        act,
+        loss_fn,
+        times,
+        states,
+        None,
+        evaluations,
+        f"the loss did not reach {fraction:g}·𝓛(0) by t = {t_max:g}",
+    )
+
+
+def _record(template, data, act, loss_fn, times, states, tau, evaluations, status):
+    nets = [unflatten(s, template) for s in states]
+    return FullEscape(
+        tau=tau,
+        times=np.array(times),
+        loss=np.array([float(backprop(n, data, act, loss_fn).loss) for n in nets]),
+        norms=np.array([np.sqrt(n.norms_squared()) for n in nets]),
+        distance=np.array([manifold_distance(n) for n in nets]),
+        evaluations=evaluations,
+        status=status,
+    )
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """One simulated escape, carrying every parameter that produced it."""
+
+    activation: str
+    widths: tuple[int, ...]
+    bottleneck: tuple[int, ...]
+    eps: float
+    seed: int
+    samples: int
+    tau: float | None
+    evaluations: int
+    status: str
+
+    def to_dict(self) -> dict:
+        return {
+            "activation": self.activation,
+            "widths": list(self.widths),
+            "bottleneck": list(self.bottleneck),
+            "eps": self.eps,
+            "seed": self.seed,
+            "samples": self.samples,
+            "tau": self.tau,
+            "evaluations": self.evaluations,
+            "status": self.status,
+        }
+
+
+def _he_case(case) -> SweepRecord:
+    activation, widths, bottleneck, eps, seed, samples, rtol = case
+    data = (
+        population_dataset(48)
+        if widths[0] == 1
+        else sample_dataset(samples, widths[0], seed=10_000 + seed)
+    )
+    run = full_escape_time(
+        he_network(widths, bottleneck, eps, seed=seed), data, activation, rtol=rtol, record=8
+    )
+    return SweepRecord(
+        activation,
+        tuple(widths),
+        tuple(bottleneck),
+        eps,
+        seed,
+        samples,
+        run.tau,
+        run.evaluations,
+        run.status,
+    )
+
+
+def he_sweep(
+    activation, widths, bottleneck, eps_values, seeds, *, samples=256, rtol=1e-6, executor=None
+) -> list[SweepRecord]:
+    """Escape times of He-normal networks for every (ε, seed), through any Executor.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor, optional
+        ``None`` runs in this process; a ``ProcessPoolExecutor`` or a
+        ``dask.distributed.Client.get_executor()`` spreads the cases.
+    """
+    cases = [
+        (activation, tuple(widths), tuple(bottleneck), float(e), int(s), samples, rtol)
+        for e in eps_values
+        for s in range(seeds)
+    ]
+    if executor is None:
+        return [_he_case(c) for c in cases]
+    return list(executor.map(_he_case, cases))
+
+
+def slope_summary(records: list[SweepRecord]) -> dict:
+    """Per seed, the least-squares slope of ln τ★ against ln ε; their mean and spread."""
+    by_seed: dict[int, list[SweepRecord]] = {}
+    for rec in records:
+        by_seed.setdefault(rec.seed, []).append(rec)
+    slopes = []
+    for recs in by_seed.values():
+        ok = [r for r in recs if r.tau is not None]
+        if len(ok) >= 2:
+            slopes.append(
+                np.polyfit(np.log([r.eps for r in ok]), np.log([r.tau for r in ok]), 1)[0]
+            )
+    eps_values = sorted({r.eps for r in records}, reverse=True)
+    points = []
+    for e in eps_values:
+        taus = [r.tau for r in records if r.eps == e and r.tau is not None]
+        points.append(
+            {
+                "eps": e,
+                "t_esc": float(np.mean(taus)) if taus else None,
+                "t_esc_std": float(np.std(taus)) if len(taus) > 1 else 0.0,
+            }
+        )
+    return {
+        "points": points,
+        "slope": float(np.mean(slopes)) if slopes else None,
+        "slope_std": float(np.std(slopes)) if len(slopes) > 1 else 0.0,
+        "slopes": [float(s) for s in slopes],
+    }
