@@ -177,7 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--samples", type=_positive_int, default=256, help="P for d > 1")
     sim.add_argument("--workers", type=_positive_int, default=0, help="processes (0: all cores)")
     add("classes", commands.classes_command, "the four classes and the registry's members")
-    add("report", commands.report_command, "the main report on built-in defaults")
+    report = add("report", commands.report_command, "the main report on built-in defaults")
+    report.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="also write every figure (PNG and SVG) and summary.md to DIR",
+    )
+    figure = add("figure", commands.figure_command, "draw one of the paper's figures")
+    figure.add_argument(
+        "name",
+        choices=("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"),
+    )
+    figure.add_argument("--out", required=True, metavar="PATH", help="file .png or .svg")
     return parser
 
 

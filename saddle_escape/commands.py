@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -29,6 +31,7 @@ __all__ = [
     "escape_command",
     "asymptotics_command",
     "simulate_command",
+    "figure_command",
     "report_command",
     "render_classification",
 ]
@@ -503,11 +506,40 @@ def asymptotics_report(results: list[Classification]) -> tuple[list[dict], str]:
     return records, table
 
 
+def figure_command(args):
+    from saddle_escape.figures import draw
+
+    start = time.perf_counter()
+    data = draw(args.name, args.out)
+    payload = {
+        "figure": args.name,
+        "path": args.out,
+        "data": data,
+        "seconds": time.perf_counter() - start,
+    }
+    return payload, f"wrote {args.out} ({payload['seconds']:.1f} s)"
+
+
+def _progress(step: int, total: int, label: str) -> None:
+    bar = "#" * step + "." * (total - step)
+    print(
+        f"\r[{bar}] {step}/{total} {label:<40}",
+        end="" if step < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def report_command(args):
+    total = 4 + (5 if args.out else 0)
+    _progress(0, total, "classes")
     classifications = registry_classifications()
+    _progress(1, total, "asymptotics")
     records, table = registry_table(classifications)
     asym_records, asym_table = asymptotics_report(classifications)
+    _progress(2, total, "identity")
     identity_payload, identity_text = identity_report()
+    _progress(3, total, "tables")
     text = "\n".join(
         [
             "saddle-escape report",
@@ -524,4 +556,79 @@ def report_command(args):
         ]
     )
     payload = {"activations": records, "identity": identity_payload, "asymptotics": asym_records}
+    if args.out:
+        payload["figures"] = _write_figures(args.out, total)
+        summary = _summary_markdown(table, identity_text, asym_table, payload["figures"])
+        path = os.path.join(args.out, "summary.md")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(summary)
+        payload["summary"] = path
+        text += f"\n\nwrote {len(payload['figures'])} figures and {path}"
+    _progress(total, total, "done")
     return payload, text
+
+
+def _write_figures(out: str, total: int) -> dict:
+    from saddle_escape.figures import FIGURES, draw
+
+    os.makedirs(out, exist_ok=True)
+    written, step = {}, 4
+    for name in FIGURES:
+        _progress(step, total, f"figure {name}")
+        paths = [os.path.join(out, f"{name}.{ext}") for ext in ("png", "svg")]
+        written[name] = {"paths": paths, "data": draw(name, paths)}
+        step += 1
+    return written
+
+
+def _summary_markdown(classes_table: str, identity_text: str, asym_table: str, figures) -> str:
+    def numbers(name: str) -> str:
+        return json.dumps(figures[name]["data"], default=float)[:600]
+
+    parts = [
+        "# saddle-escape report",
+        "",
+        "Conventions: DESIGN.md (Rawal & DeWeese, arXiv:2605.01288).",
+        "",
+        "## Universality classes of the named activations",
+        "",
+        "```",
+        classes_table,
+        "```",
+        "",
+        "## The imbalance identity",
+        "",
+        "```",
+        identity_text,
+        "```",
+        "",
+        "## Escape-time asymptotics",
+        "",
+        "```",
+        asym_table,
+        "```",
+        "",
+        "## Agreement with full networks",
+        "",
+    ]
+    captions = {
+        "scalar-reduction": "Full network started on the manifold (markers) over the reduced ODE "
+        "(lines).",
+        "universality": "Escape time against ε for B and C activations, raw and rescaled by the "
+        "normal-form prefactor.",
+        "critical-depth": "τ★ against ε for r = 1..5 with the singular expansion.",
+        "off-manifold": "He-normal full networks: fitted slopes against the critical-depth law.",
+        "imbalance": "Imbalance drift against the integral of the identity's right-hand side.",
+    }
+    for name, caption in captions.items():
+        parts += [
+            f"### {name}",
+            "",
+            f"![{name}]({name}.png)",
+            "",
+            caption,
+            "",
+            f"Numbers: `{numbers(name)}`",
+            "",
+        ]
+    return "\n".join(parts)

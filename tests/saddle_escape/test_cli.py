@@ -251,3 +251,29 @@ def test_ode_prints_the_system(capsys):
 def test_reduced_commands_bad_input(capsys, argv, fragment):
     status, _, err = run(capsys, *argv)
     assert status == 2 and fragment in err
+
+
+@pytest.mark.parametrize("name, ext", [("imbalance", "svg"), ("scalar-reduction", "png")])
+def test_figure_command_writes_a_file(capsys, tmp_path, name, ext):
+    path = tmp_path / f"{name}.{ext}"
+    status, out, _ = run(capsys, "figure", name, "--out", str(path), "--json")
+    assert status == 0 and path.stat().st_size > 1000
+    data = json.loads(out)["data"]
+    if name == "imbalance":
+        assert data["max_gap"] < 1e-6  # the drift is the integral of the identity
+    else:
+        assert data["max_manifold_distance"] < 1e-12
+
+
+def test_figure_bad_path(capsys, tmp_path):
+    status, _, err = run(capsys, "figure", "imbalance", "--out", str(tmp_path / "x.pdf"))
+    assert status == 2 and ".png or .svg" in err
+
+
+@pytest.mark.slow
+def test_report_writes_every_figure_and_a_summary(capsys, tmp_path):
+    status, _, _ = run(capsys, "report", "--out", str(tmp_path))
+    assert status == 0
+    for name in ("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"):
+        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
+    assert "## Agreement with full networks" in (tmp_path / "summary.md").read_text()
