@@ -180,9 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = add("report", commands.report_command, "the main report on built-in defaults")
     report.add_argument(
         "--out",
-        default=None,
+        default="saddle-escape-report",
         metavar="DIR",
-        help="also write every figure (PNG and SVG) and summary.md to DIR",
+        help="where to write the figures (PNG and SVG) and summary.md "
+        "(default ./saddle-escape-report)",
+    )
+    report.add_argument(
+        "--no-figures", action="store_true", help="tables only: no simulations, no files"
     )
     figure = add("figure", commands.figure_command, "draw one of the paper's figures")
     figure.add_argument(

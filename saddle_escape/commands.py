@@ -531,7 +531,8 @@ def _progress(step: int, total: int, label: str) -> None:
 
 
 def report_command(args):
-    total = 4 + (5 if args.out else 0)
+    figures = not args.no_figures
+    total = 4 + (5 if figures else 0)
     _progress(0, total, "classes")
     classifications = registry_classifications()
     _progress(1, total, "asymptotics")
@@ -556,7 +557,7 @@ def report_command(args):
         ]
     )
     payload = {"activations": records, "identity": identity_payload, "asymptotics": asym_records}
-    if args.out:
+    if figures:
         payload["figures"] = _write_figures(args.out, total)
         summary = _summary_markdown(table, identity_text, asym_table, payload["figures"])
         path = os.path.join(args.out, "summary.md")
