@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--samples", type=_positive_int, default=256, help="P for d > 1")
     sim.add_argument("--workers", type=_positive_int, default=0, help="processes (0: all cores)")
+    sim.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running dask.distributed scheduler (extra 'dask') instead of local processes",
+    )
     add("classes", commands.classes_command, "the four classes and the registry's members")
     report = add("report", commands.report_command, "the main report on built-in defaults")
     report.add_argument(

@@ -419,7 +419,24 @@ def simulate_command(args):
     compile_activation(args.activation)  # fail fast on a bad activation
     workers = args.workers or os.cpu_count() or 1
     start = time.perf_counter()
-    if workers > 1:
+    if args.scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise ValueError(
+                "--scheduler needs dask.distributed: pip install 'saddle-escape[dask]'"
+            ) from None
+        with Client(args.scheduler, timeout=30) as client:
+            records = he_sweep(
+                args.activation,
+                widths,
+                bottleneck,
+                eps,
+                args.seeds,
+                samples=args.samples,
+                executor=client.get_executor(),
+            )
+    elif workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             records = he_sweep(
                 args.activation,
