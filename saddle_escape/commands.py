@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -419,37 +420,27 @@ def simulate_command(args):
     compile_activation(args.activation)  # fail fast on a bad activation
     workers = args.workers or os.cpu_count() or 1
     start = time.perf_counter()
-    if args.scheduler:
-        try:
-            from dask.distributed import Client
-        except ImportError:
-            raise ValueError(
-                "--scheduler needs dask.distributed: pip install 'saddle-escape[dask]'"
-            ) from None
-        with Client(args.scheduler, timeout=30) as client:
-            records = he_sweep(
-                args.activation,
-                widths,
-                bottleneck,
-                eps,
-                args.seeds,
-                samples=args.samples,
-                executor=client.get_executor(),
-            )
-    elif workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            records = he_sweep(
-                args.activation,
-                widths,
-                bottleneck,
-                eps,
-                args.seeds,
-                samples=args.samples,
-                executor=pool,
-            )
-    else:
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if args.scheduler:
+            try:
+                from dask.distributed import Client
+            except ImportError:
+                raise ValueError(
+                    "--scheduler needs dask.distributed: pip install 'saddle-escape[dask]'"
+                ) from None
+            client = stack.enter_context(Client(args.scheduler, timeout=30))
+            executor = client.get_executor()
+        elif workers > 1:
+            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
         records = he_sweep(
-            args.activation, widths, bottleneck, eps, args.seeds, samples=args.samples
+            args.activation,
+            widths,
+            bottleneck,
+            eps,
+            args.seeds,
+            samples=args.samples,
+            executor=executor,
         )
     summary = slope_summary(records)
     r = len(bottleneck)
