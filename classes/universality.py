@@ -106,7 +106,7 @@ class PhiTerm:
     coefficient: sp.Expr
 
     def to_dict(self) -> dict:
-        order = int(self.order) if sp.sympify(self.order).is_Integer else str(self.order)
+        order = int(self.order) if self.order.is_Integer else str(self.order)
         return {
             "order": order,
             "coefficient": sp.sstr(self.coefficient),
@@ -305,7 +305,7 @@ def _first_nonzero(expansion, notes):
 def _branch(condition, order, coefficient) -> Branch:
     if order is None:
         return Branch(condition, UniversalityClass.A, None, None)
-    if not sp.sympify(order).is_Integer:
+    if not order.is_Integer:
         return Branch(condition, None, None, coefficient)  # type: ignore[arg-type]
     return Branch(condition, UniversalityClass.from_order(int(order)), int(order), coefficient)
 
@@ -345,7 +345,7 @@ def _classify_side(sigma, side, order, name, notes) -> SideClassification:
             class_, q, lead, analytic = None, None, None, False
         else:
             class_, q, lead = UniversalityClass.A, None, None
-    elif not sp.sympify(first[0]).is_Integer:
+    elif not first[0].is_Integer:
         notes.append(
             f"φ_σ ≈ {sp.sstr(first[1])}·|x|**{first[0]} near 0"
             f"{'' if side == 0 else f' on the {label} side'}: a fractional power, so σ is not "

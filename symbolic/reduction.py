@@ -106,7 +106,12 @@ def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
         if isinstance(part, str):
             value = parse_expression(part, {}).expr
         else:
-            value = sp.Rational(str(part)) if isinstance(part, (int, float)) else sp.sympify(part)
+            if isinstance(part, (int, float)) and not isinstance(part, bool):
+                value = sp.Rational(str(part))
+            elif isinstance(part, sp.Basic):
+                value = part
+            else:
+                raise ValueError(f"init entry {part!r} must be 'eps' or a real number")
         if value.free_symbols or not value.is_real or not value.is_finite:
             raise ValueError(f"init entry {part!r} must be 'eps' or a real number")
         out.append(value)
@@ -208,8 +213,6 @@ class ReducedModel:
             z = self.Y[first] * h
         for l in range(first + 1, self.depth):
             z = self.Y[l] * self.sigma.xreplace({X: z})
-        if first == self.depth - 1 and first > 0:
-            pass  # the bottleneck is the read-out layer: z = Y_L σ(...) already
         subs = self.scalar_substitution()
         return (sp.sqrt(N) * z).xreplace(subs), h, prefix.xreplace(subs)
 

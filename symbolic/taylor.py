@@ -83,7 +83,7 @@ def phi_coefficients(sigma_coefficients):
     """
     out = {}
     for k, a in sigma_coefficients.items():
-        c = sp.expand((sp.sympify(k) - 1) * a)
+        c = sp.expand(((sp.Integer(k) if isinstance(k, int) else k) - 1) * a)
         if c != 0:
             out[k] = c
     return out
