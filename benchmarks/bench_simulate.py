@@ -16,9 +16,13 @@ import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from numeric.functions import compile_activation, get_loss
-from numeric.network import backprop
-from numeric.simulate import full_escape_time, he_network, he_sweep, sample_dataset
+from numeric.simulate import (
+    full_escape_time,
+    gradient_descent_escape,
+    he_network,
+    he_sweep,
+    sample_dataset,
+)
 
 WIDTH, DIM, SAMPLES = 32, 32, 1024
 GRID = {3: (0.3, 0.2, 0.1, 0.06), 5: (0.3, 0.2, 0.1, 0.06), 8: (0.3, 0.2, 0.15)}
@@ -29,21 +33,6 @@ def setup(r, eps, seed=0):
     widths = (DIM,) + (WIDTH,) * (r + 1) + (1,)
     net = he_network(widths, tuple(range(2, r + 2)), eps, seed=seed)
     return net, sample_dataset(SAMPLES, DIM, seed=10_000 + seed)
-
-
-def gradient_descent(net, data, eta=0.01):
-    act, loss = compile_activation("tanh"), get_loss("squared")
-    weights = list(net.weights)
-    from numeric.network import Network
-
-    target = 0.5 * float(backprop(net, data, act, loss).loss)
-    steps = 0
-    while True:
-        out = backprop(Network(tuple(weights)), data, act, loss)
-        if float(out.loss) <= target:
-            return steps * eta, steps
-        weights = [w - eta * g for w, g in zip(weights, out.grad_weights, strict=True)]
-        steps += 1
 
 
 def main(argv=None) -> None:
@@ -57,25 +46,36 @@ def main(argv=None) -> None:
         run = full_escape_time(net, data, "tanh", rtol=1e-6, record=4)
         t_ode = time.perf_counter() - start
         err = abs(run.tau - reference) / reference
-        print(f"r = {r}, eps = {eps}: adaptive τ★ = {run.tau:.6f} ({run.evaluations} gradient "
-              f"evaluations, {t_ode:.2f} s, error {err:.1e}; reference {reference:.8f})")
+        print(
+            f"r = {r}, eps = {eps}: adaptive τ★ = {run.tau:.6f} ({run.evaluations} gradient "
+            f"evaluations, {t_ode:.2f} s, error {err:.1e}; reference {reference:.8f})"
+        )
         if args.skip_gd:
             continue
         start = time.perf_counter()
-        tau_gd, steps = gradient_descent(net, data)
+        gd = gradient_descent_escape(net, data, "tanh", step=0.01, record=4)
+        tau_gd, steps = gd.tau, gd.evaluations
         t_gd = time.perf_counter() - start
         err_gd = abs(tau_gd - reference) / reference
-        print(f"  fixed-step GD (η = 0.01): τ★ = {tau_gd:.4f}, {steps} steps, {t_gd:.1f} s, "
-              f"error {err_gd:.1e}; ratios: {steps / run.evaluations:.0f}× evaluations, "
-              f"{t_gd / t_ode:.0f}× wall time")
+        print(
+            f"  fixed-step GD (η = 0.01): τ★ = {tau_gd:.4f}, {steps} steps, {t_gd:.1f} s, "
+            f"error {err_gd:.1e}; ratios: {steps / run.evaluations:.0f}× evaluations, "
+            f"{t_gd / t_ode:.0f}× wall time"
+        )
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=2) as pool:
         records = [
             rec
             for r, eps in GRID.items()
-            for rec in he_sweep("tanh", (DIM,) + (WIDTH,) * (r + 1) + (1,),
-                                tuple(range(2, r + 2)), eps, 3, samples=SAMPLES,
-                                executor=pool)
+            for rec in he_sweep(
+                "tanh",
+                (DIM,) + (WIDTH,) * (r + 1) + (1,),
+                tuple(range(2, r + 2)),
+                eps,
+                3,
+                samples=SAMPLES,
+                executor=pool,
+            )
         ]
     t_grid = time.perf_counter() - start
     worst = 0.0
@@ -83,9 +83,11 @@ def main(argv=None) -> None:
         net, data = setup(len(rec.bottleneck), rec.eps, rec.seed)
         reference = full_escape_time(net, data, "tanh", rtol=1e-10, record=4).tau
         worst = max(worst, abs(rec.tau - reference) / reference)
-    print(f"whole grid (r = 3, 5, 8; {len(records)} runs, 3 seeds): {t_grid:.1f} s "
-          f"(target < 60 s); worst relative error vs rtol-1e-10 reference {worst:.1e} "
-          "(target 1e-4)")
+    print(
+        f"whole grid (r = 3, 5, 8; {len(records)} runs, 3 seeds): {t_grid:.1f} s "
+        f"(target < 60 s); worst relative error vs rtol-1e-10 reference {worst:.1e} "
+        "(target 1e-4)"
+    )
 
 
 if __name__ == "__main__":

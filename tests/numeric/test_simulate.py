@@ -2,13 +2,14 @@ import json
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
+from scipy.integrate import cumulative_trapezoid, solve_ivp
 
 from numeric.escape import build_model, escape_time
 from numeric.network import Network
 from numeric.reduced import ReducedDynamics
 from numeric.simulate import (
     full_escape_time,
+    gradient_descent_escape,
     he_network,
     he_sweep,
     manifold_distance,
@@ -109,3 +110,25 @@ def test_simulate_cli_contract(capsys):
     assert [p["eps"] for p in data["points"]] == [0.3, 0.1]
     assert {"t_esc", "t_esc_std"} <= set(data["points"][0])
     assert data["expected_slope"] == -1 and data["slope"] < 0 and data["slope_std"] >= 0
+
+
+def test_gradient_descent_converges_to_the_flow_as_the_step_shrinks():
+    net = manifold_network([1.0, 0.2, 0.2], 4)
+    data = population_dataset(24)
+    flow = full_escape_time(net, data, "tanh", rtol=1e-10).tau
+    errors = [
+        abs(gradient_descent_escape(net, data, "tanh", step=h).tau - flow) / flow
+        for h in (0.1, 0.05)
+    ]
+    assert 0.4 < errors[1] / errors[0] < 0.6  # first order in the step
+
+
+def test_recorded_imbalance_drift_matches_the_identity():
+    rng = np.random.default_rng(0)
+    net = Network(tuple(0.5 * rng.normal(size=s) for s in ((6, 3), (6, 6), (1, 6))))
+    run = full_escape_time(net, sample_dataset(32, 3, seed=0), "gelu", rtol=1e-11, record=800)
+    # Δ_l(t) − Δ_l(0) equals the integral of the recorded right-hand side.
+    integral = cumulative_trapezoid(run.drift, run.times, axis=0, initial=0)
+    change = run.imbalance - run.imbalance[0]
+    assert np.abs(change).max() > 1e-2
+    np.testing.assert_allclose(change, integral, atol=2e-3 * np.abs(change).max())
