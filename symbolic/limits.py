@@ -69,25 +69,36 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
         yield
         return
 
+    active = [True]  # a late-delivered alarm after the body must not raise
+
     def _expire(signum, frame):
+        if not active[0]:
+            return
         # Fire again in 50 ms in case library code swallows this interruption.
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         raise _Expired
 
     start = time.monotonic()
     previous = signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    expired = False
     try:
-        yield
+        try:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+            yield
+        finally:
+            active[0] = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
     except _Expired:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        raise TimeLimitError(
-            f"{what} took longer than the time limit of {seconds:g} s; simplify the "
-            "expression or raise the limit (time_limit_seconds=..., --time-limit)"
-        ) from None
+        expired = True
     finally:
+        active[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         if remaining:  # give an enclosing limit back what is left of it
             left = remaining - (time.monotonic() - start)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+    if expired:
+        raise TimeLimitError(
+            f"{what} took longer than the time limit of {seconds:g} s; simplify the "
+            "expression or raise the limit (time_limit_seconds=..., --time-limit)"
+        )

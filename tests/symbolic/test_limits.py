@@ -35,3 +35,18 @@ def test_no_limit_and_bad_limit():
     with pytest.raises(ValueError, match="positive"):
         with time_limit(0, "zero"):
             pass
+
+
+def test_alarms_at_the_edge_of_the_body_never_escape_as_anything_else():
+    # Work that ends right around the deadline: either it finishes or TimeLimitError,
+    # never the internal interrupt (a late alarm must be harmless).
+    outcomes = set()
+    for k in range(300):
+        try:
+            with time_limit(0.002, "edge"):
+                _spin(0.0015 + 0.00001 * (k % 100))
+            outcomes.add("done")
+        except TimeLimitError:
+            outcomes.add("limit")
+    assert outcomes <= {"done", "limit"} and outcomes
+    _spin(0.1)  # a stray re-armed alarm would fire here
