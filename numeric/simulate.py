@@ -161,7 +161,8 @@ def full_escape_time(
         nonlocal evaluations
         evaluations += 1
         out = backprop(unflatten(state, network), data, act, loss_fn)
-        return -np.concatenate([g.ravel() for g in out.grad_weights])
+        grads = list(out.grad_weights) + list(out.grad_biases or ())
+        return -np.concatenate([g.ravel() for g in grads])
 
     def current_loss(state):
         return float(backprop(unflatten(state, network), data, act, loss_fn).loss)
@@ -253,11 +254,12 @@ def gradient_descent_escape(
         raise ValueError(f"step must be positive, got {step!r}")
     act, loss_fn = compile_activation(activation), get_loss(loss)
     weights = list(network.weights)
+    biases = None if network.biases is None else list(network.biases)
     target = fraction * float(backprop(network, data, act, loss_fn).loss)
     states, times = [], []
     every = 1
     for k in range(max_steps + 1):
-        net = Network(tuple(weights))
+        net = Network(tuple(weights), None if biases is None else tuple(biases))
         out = backprop(net, data, act, loss_fn)
         if k % every == 0:
             states.append(flatten(net))
@@ -269,6 +271,8 @@ def gradient_descent_escape(
             times.append(k * step)
             return _record(network, data, act, loss_fn, times, states, k * step, k + 1, "escaped")
         weights = [w - step * g for w, g in zip(weights, out.grad_weights, strict=True)]
+        if biases is not None:
+            biases = [b - step * g for b, g in zip(biases, out.grad_biases, strict=True)]
     return _record(
         network,
         data,

@@ -132,3 +132,14 @@ def test_recorded_imbalance_drift_matches_the_identity():
     change = run.imbalance - run.imbalance[0]
     assert np.abs(change).max() > 1e-2
     np.testing.assert_allclose(change, integral, atol=2e-3 * np.abs(change).max())
+
+
+def test_networks_with_biases_escape_in_both_integrators():
+    net = he_network((3, 6, 6, 1), (2,), 0.1, seed=1)
+    rng = np.random.default_rng(1)
+    net = Network(net.weights, tuple(0.1 * rng.normal(size=w.shape[0]) for w in net.weights))
+    data = sample_dataset(32, 3, seed=2)
+    flow = full_escape_time(net, data, "tanh", rtol=1e-10)
+    gd = gradient_descent_escape(net, data, "tanh", step=0.005)
+    assert flow.escaped and gd.escaped
+    assert gd.tau == pytest.approx(flow.tau, rel=0.02)
