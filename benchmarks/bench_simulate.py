@@ -38,8 +38,14 @@ def setup(r, eps, seed=0):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-gd", action="store_true", help="skip the slow baseline")
+    parser.add_argument("--grid-only", action="store_true", help="only the whole-grid timing")
+    parser.add_argument("--rtol", type=float, default=1e-6, help="grid tolerance (default 1e-6)")
+    parser.add_argument(
+        "--gd", default="5", help="r values whose hardest point runs the GD baseline (5: ~8 min)"
+    )
     args = parser.parse_args(argv)
-    for r, eps in HARDEST:
+    args.gd = {int(v) for v in args.gd.split(",") if v.strip()}
+    for r, eps in () if args.grid_only else HARDEST:
         net, data = setup(r, eps)
         reference = full_escape_time(net, data, "tanh", rtol=1e-10, record=4).tau
         start = time.perf_counter()
@@ -50,7 +56,13 @@ def main(argv=None) -> None:
             f"r = {r}, eps = {eps}: adaptive τ★ = {run.tau:.6f} ({run.evaluations} gradient "
             f"evaluations, {t_ode:.2f} s, error {err:.1e}; reference {reference:.8f})"
         )
-        if args.skip_gd:
+        if args.skip_gd or r not in args.gd:
+            per_eval = t_ode / run.evaluations
+            print(
+                f"  fixed-step GD (η = 0.01) would need ≈ {reference / 0.01:.0f} steps: "
+                f"≈ {reference / 0.01 / run.evaluations:.0f}× the evaluations, "
+                f"≈ {reference / 0.01 * per_eval:.0f} s at this cost per gradient (not run)"
+            )
             continue
         start = time.perf_counter()
         gd = gradient_descent_escape(net, data, "tanh", step=0.01, record=4)
@@ -74,6 +86,7 @@ def main(argv=None) -> None:
                 eps,
                 3,
                 samples=SAMPLES,
+                rtol=args.rtol,
                 executor=pool,
             )
         ]
