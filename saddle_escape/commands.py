@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import sympy as sp
@@ -19,7 +18,7 @@ from numeric.extrapolation import extrapolate
 from numeric.functions import compile_activation
 from numeric.identity import check_identity
 from numeric.network import Dataset, example_targets, random_network
-from numeric.simulate import he_sweep, slope_summary
+from numeric.simulate import he_sweep, local_executor, slope_summary
 from saddle_escape.tables import format_table
 from symbolic.asymptotics import asymptotics
 from symbolic.imbalance import derive_identity, parse_widths, statement, verify_identity
@@ -432,7 +431,7 @@ def simulate_command(args):
             client = stack.enter_context(Client(args.scheduler, timeout=30))
             executor = client.get_executor()
         elif workers > 1:
-            executor = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
+            executor = stack.enter_context(local_executor(workers))
         records = he_sweep(
             args.activation,
             widths,
