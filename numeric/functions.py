@@ -58,11 +58,25 @@ def _substitute_parameters(expr: sp.Expr, parameters: Mapping[str, float] | None
     return expr.xreplace(values)
 
 
-def _lambdify(expr: sp.Expr, symbols, backend: str) -> Callable:
-    if expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
-        expr = expr.rewrite(sp.Piecewise)
+def compile_expressions(symbols, exprs, backend: str) -> Callable:
+    """``lambdify`` a SymPy expression (or a list of them) for ``"numpy"`` or ``"mpmath"``.
+
+    Only for trees the toolkit built itself (never a user string). Max/Min/Abs/sign/
+    Heaviside become Piecewise first, which both printers handle elementwise.
+    """
+
+    def prepare(expr):
+        if expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
+            return expr.rewrite(sp.Piecewise)
+        return expr
+
+    exprs = [prepare(e) for e in exprs] if isinstance(exprs, (list, tuple)) else prepare(exprs)
     modules = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
-    return sp.lambdify(symbols, expr, modules=modules, cse=True)
+    return sp.lambdify(symbols, exprs, modules=modules, cse=True)
+
+
+def _lambdify(expr: sp.Expr, symbols, backend: str) -> Callable:
+    return compile_expressions(symbols, expr, backend)
 
 
 @dataclass(frozen=True)

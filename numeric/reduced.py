@@ -12,6 +12,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from numeric.functions import compile_expressions
 from numeric.gaussian import half_range_rule, half_range_rule_mp
 from symbolic.reduction import G, ReducedModel
 
@@ -19,11 +20,7 @@ __all__ = ["ReducedDynamics", "to_mpf"]
 
 
 def _lambdify(args, exprs, backend):
-    modules = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
-    exprs = [
-        e.rewrite(sp.Piecewise) if e.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside) else e for e in exprs
-    ]
-    return sp.lambdify(args, exprs, modules=modules, cse=True)
+    return compile_expressions(args, list(exprs), backend)
 
 
 def to_mpf(value) -> mpmath.mpf:
