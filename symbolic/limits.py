@@ -1,7 +1,9 @@
 """Wall-clock limits for symbolic work on untrusted expressions.
 
 SymPy has no cancellation points, so the limit is enforced with ``SIGALRM``
-(POSIX, main thread). Elsewhere (worker threads, Windows) the work runs
+(POSIX, main thread). The interrupt is a ``BaseException`` so that ``except Exception``
+cannot swallow it; if it lands where Python itself discards exceptions (a GC or weakref
+callback), the alarm fires again 50 ms later. Elsewhere (worker threads, Windows) the work runs
 unbounded; the input length and depth limits of the parser still apply.
 """
 

@@ -1,3 +1,4 @@
+import gc
 import time
 
 import pytest
@@ -41,6 +42,16 @@ def test_alarms_at_the_edge_of_the_body_never_escape_as_anything_else():
     # Work that ends right around the deadline: either it finishes or TimeLimitError,
     # never the internal interrupt (a late alarm must be harmless).
     outcomes = set()
+    gc.disable()  # an interrupt inside a GC callback is swallowed by Python: not tested here
+    try:
+        _edge_loop(outcomes)
+    finally:
+        gc.enable()
+    assert outcomes <= {"done", "limit"} and outcomes
+    _spin(0.1)  # a stray re-armed alarm would fire here
+
+
+def _edge_loop(outcomes):
     for k in range(300):
         try:
             with time_limit(0.002, "edge"):
@@ -48,5 +59,3 @@ def test_alarms_at_the_edge_of_the_body_never_escape_as_anything_else():
             outcomes.add("done")
         except TimeLimitError:
             outcomes.add("limit")
-    assert outcomes <= {"done", "limit"} and outcomes
-    _spin(0.1)  # a stray re-armed alarm would fire here
