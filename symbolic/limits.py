@@ -9,12 +9,10 @@ unbounded; the input length and depth limits of the parser still apply.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
 
 from symbolic.errors import TimeLimitError
 
@@ -32,8 +30,7 @@ class _Expired(BaseException):
     """Raised by the alarm; a BaseException so that ``except Exception`` cannot swallow it."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+class time_limit:
     """Raise :class:`TimeLimitError` if the body runs longer than ``seconds``.
 
     Parameters
@@ -57,50 +54,50 @@ def time_limit(seconds: float | None, what: str) -> Iterator[None]:
     >>> total
     45
     """
-    if seconds is None or seconds == math.inf:
-        yield
-        return
-    if not seconds > 0:
-        raise ValueError(f"time limit must be positive seconds, got {seconds!r}")
-    if not _can_alarm():
-        yield
-        return
-    # Nested limits: keep the tighter outer deadline running.
-    remaining, _ = signal.getitimer(signal.ITIMER_REAL)
-    if remaining and remaining < seconds:
-        yield
-        return
 
-    active = [True]  # a late-delivered alarm after the body must not raise
+    def __init__(self, seconds: float | None, what: str):
+        if seconds is not None and seconds != math.inf and not seconds > 0:
+            raise ValueError(f"time limit must be positive seconds, got {seconds!r}")
+        self.seconds, self.what = seconds, what
+        self.armed = False
+        self.active = False
 
-    def _expire(signum, frame):
-        if not active[0]:
+    def _expire(self, signum, frame):
+        # Never interrupt our own clean-up, nor anything once the body is over.
+        if not self.active or frame is not None and frame.f_code is _EXIT_CODE:
             return
-        # Fire again in 50 ms in case library code swallows this interruption.
+        # Fire again in 50 ms in case the interruption lands where Python swallows it.
         signal.setitimer(signal.ITIMER_REAL, 0.05)
         raise _Expired
 
-    start = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, _expire)
-    expired = False
-    try:
-        try:
-            signal.setitimer(signal.ITIMER_REAL, seconds)
-            yield
-        finally:
-            active[0] = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Expired:
-        expired = True
-    finally:
-        active[0] = False
+    def __enter__(self):
+        if self.seconds is None or self.seconds == math.inf or not _can_alarm():
+            return self
+        # Nested limits: keep the tighter outer deadline running.
+        self.remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        if self.remaining and self.remaining < self.seconds:
+            return self
+        self.start = time.monotonic()
+        self.previous = signal.signal(signal.SIGALRM, self._expire)
+        self.armed = self.active = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.armed:
+            return False
+        self.active = False
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if remaining:  # give an enclosing limit back what is left of it
-            left = remaining - (time.monotonic() - start)
+        signal.signal(signal.SIGALRM, self.previous)
+        if self.remaining:  # give an enclosing limit back what is left of it
+            left = self.remaining - (time.monotonic() - self.start)
             signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
-    if expired:
-        raise TimeLimitError(
-            f"{what} took longer than the time limit of {seconds:g} s; simplify the "
-            "expression or raise the limit (time_limit_seconds=..., --time-limit)"
-        )
+        if exc_type is _Expired:
+            raise TimeLimitError(
+                f"{self.what} took longer than the time limit of {self.seconds:g} s; simplify "
+                "the expression or raise the limit (time_limit_seconds=..., --time-limit)"
+            ) from None
+        return False
+
+
+_EXIT_CODE = time_limit.__exit__.__code__
