@@ -13,12 +13,11 @@ import argparse
 import time
 
 import sympy as sp
+from saddle_escape.classes import REGISTRY, classify
+from saddle_escape.symbolic.outcomes import TimeLimitError
+from saddle_escape.symbolic.parsing import X, parse_activation
+from saddle_escape.symbolic.timeouts import time_limit
 from sympy.core.cache import clear_cache
-
-from classes import REGISTRY, classify
-from symbolic.errors import TimeLimitError
-from symbolic.limits import time_limit
-from symbolic.parsing import X, parse_activation
 
 
 def ours(names) -> float:

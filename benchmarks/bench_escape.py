@@ -18,11 +18,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from numeric.escape import build_model, escape_time
-from numeric.extrapolation import extrapolate
-from numeric.reduced import ReducedDynamics
-from symbolic.asymptotics import asymptotics
+from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.numeric.extrapolation import extrapolate
+from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.symbolic.asymptotics import asymptotics
 
 EPS = [f"{v:.6g}" for v in np.geomspace(0.1, 1e-4, 12)]
 

@@ -14,11 +14,16 @@ import argparse
 import time
 
 import sympy as sp
+from saddle_escape.symbolic.imbalance import (
+    LOSS,
+    SIGMA,
+    derive_identity,
+    parse_widths,
+    verify_identity,
+)
+from saddle_escape.symbolic.outcomes import TimeLimitError
+from saddle_escape.symbolic.timeouts import time_limit
 from sympy.core.cache import clear_cache
-
-from symbolic.errors import TimeLimitError
-from symbolic.imbalance import LOSS, SIGMA, derive_identity, parse_widths, verify_identity
-from symbolic.limits import time_limit
 
 
 def naive(widths, cap: float) -> tuple[float, str]:

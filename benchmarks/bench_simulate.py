@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from numeric.simulate import (
+from saddle_escape.numeric.simulate import (
     full_escape_time,
     gradient_descent_escape,
     he_network,

@@ -1,7 +1,13 @@
 """Universality classes of activations and the registry of named activations."""
 
-from classes.registry import REGISTRY, NamedActivation, activation_names, get_activation, lookup
-from classes.universality import (
+from saddle_escape.classes.registry import (
+    REGISTRY,
+    NamedActivation,
+    activation_names,
+    get_activation,
+    lookup,
+)
+from saddle_escape.classes.universality import (
     Branch,
     Classification,
     PhiTerm,

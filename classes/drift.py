@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
-
-from classes.universality import Classification, UniversalityClass, classify
-from symbolic.imbalance import concrete_rhs
-from symbolic.parsing import X
+from saddle_escape.classes.universality import Classification, UniversalityClass, classify
+from saddle_escape.symbolic.imbalance import concrete_rhs
+from saddle_escape.symbolic.parsing import X
 
 __all__ = ["DriftLaw", "drift_law"]
 

@@ -2,7 +2,7 @@
 
 Each entry is an expression string in the toolkit's safe syntax (parsed by the same
 allow-list parser as user input), a reference, and aliases. Classes, exponents and
-coefficients are not stored here: they are computed by :func:`classes.classify`
+coefficients are not stored here: they are computed by :func:`saddle_escape.classes.classify`
 and pinned in ``tests/classes/test_registry.py``.
 """
 
@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
-
-from symbolic.errors import ExpressionError
-from symbolic.parsing import X, parse_activation
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X, parse_activation
 
 __all__ = [
     "NamedActivation",
@@ -184,7 +183,7 @@ def resolve_activation(activation) -> tuple[sp.Expr, str | None]:
         if activation.free_symbols and X not in activation.free_symbols:
             raise ExpressionError(
                 f"activation {sp.sstr(activation)} does not contain the variable x "
-                "(symbolic.parsing.X)"
+                "(saddle_escape.symbolic.parsing.X)"
             )
         return activation, None
     if not isinstance(activation, str):

@@ -21,12 +21,10 @@ import enum
 from dataclasses import dataclass, field
 
 import sympy as sp
-
-from classes.registry import resolve_activation
-from symbolic.errors import ExpressionError
-from symbolic.limits import DEFAULT_TIME_LIMIT, time_limit
-from symbolic.parsing import X
-from symbolic.taylor import (
+from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.taylor import (
     SideExpansion,
     T,
     expand_side,
@@ -36,6 +34,7 @@ from symbolic.taylor import (
     resolve_near_zero,
     tidy,
 )
+from saddle_escape.symbolic.timeouts import DEFAULT_TIME_LIMIT, time_limit
 
 __all__ = [
     "UniversalityClass",
@@ -177,7 +176,7 @@ class Classification:
     name : str or None
         Registry name, if σ was given by name.
     sigma : sympy.Expr
-        σ in the variable :data:`symbolic.parsing.X`.
+        σ in the variable :data:`saddle_escape.symbolic.parsing.X`.
     class_ : UniversalityClass or None
         ``None`` only for non-analytic σ whose φ_σ has no integer-order leading term.
     q : int or None
@@ -417,7 +416,7 @@ def classify(
     ----------
     activation : str or sympy.Expr
         A registry name (``"gelu"``), an expression string in ``x`` (``"x + a*x**2"``),
-        or a SymPy expression in :data:`symbolic.parsing.X`.
+        or a SymPy expression in :data:`saddle_escape.symbolic.parsing.X`.
     order : int, optional
         Highest order of φ_σ listed in ``phi_series`` (the search for ``q`` goes on to
         :data:`SEARCH_ORDER` regardless).

@@ -15,7 +15,8 @@ Two systems:
   ``quad`` or ``mpmath.quad``) in :math:`\ln y`, split geometrically.
 
 Every value is computed twice (tighter tolerances, or more digits and nodes) and the
-agreeing digits are recorded; too few raise :class:`~symbolic.errors.ConvergenceError`.
+agreeing digits are recorded; too few raise
+:class:`~saddle_escape.symbolic.outcomes.ConvergenceError`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,13 @@ from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
+from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.numeric.gaussian import half_range_rule_mp
+from saddle_escape.numeric.reduced import ReducedDynamics, to_mpf
+from saddle_escape.symbolic.outcomes import ConvergenceError
+from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
 from scipy.integrate import quad, solve_ivp
 from scipy.optimize import brentq
-
-from classes.registry import resolve_activation
-from numeric.gaussian import half_range_rule_mp
-from numeric.reduced import ReducedDynamics, to_mpf
-from symbolic.errors import ConvergenceError
-from symbolic.reduction import ReducedModel, reduced_model
 
 __all__ = ["EscapePoint", "EscapeResult", "escape_time", "build_model", "SYSTEMS"]
 

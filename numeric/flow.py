@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from saddle_escape.numeric.functions import compile_activation, get_loss
+from saddle_escape.numeric.identity import identity_sides, imbalances
+from saddle_escape.numeric.network import Dataset, Network, backprop
+from saddle_escape.symbolic.outcomes import ConvergenceError
 from scipy.integrate import solve_ivp
-
-from numeric.functions import compile_activation, get_loss
-from numeric.identity import identity_sides, imbalances
-from numeric.network import Dataset, Network, backprop
-from symbolic.errors import ConvergenceError
 
 __all__ = ["flatten", "unflatten", "FlowTrajectory", "integrate_flow"]
 
@@ -93,7 +92,7 @@ def integrate_flow(
 
     Examples
     --------
-    >>> from numeric.network import random_network
+    >>> from saddle_escape.numeric.network import random_network
     >>> rng = np.random.default_rng(0)
     >>> data = Dataset(rng.normal(size=(6, 2)), rng.normal(size=(6, 1)))
     >>> run = integrate_flow(random_network((2, 3, 1), seed=0), data, "tanh", t_final=1.0)

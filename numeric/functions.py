@@ -2,7 +2,8 @@ r"""Activations and losses compiled from SymPy expressions for numpy and mpmath.
 
 One SymPy expression, several backends (PyDy's pattern): σ, σ' and φ_σ come from the
 same expression through :func:`sympy.lambdify` with ``cse=True``. ``lambdify`` only
-ever sees trees built by :mod:`symbolic.parsing` (or the registry), never a user string,
+ever sees trees built by :mod:`saddle_escape.symbolic.parsing` (or the registry), never a
+user string,
 and every free parameter is substituted by a number first.
 """
 
@@ -15,10 +16,9 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 import sympy as sp
-
-from classes.registry import resolve_activation
-from symbolic.errors import ExpressionError
-from symbolic.parsing import X, parse_expression
+from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X, parse_expression
 
 __all__ = [
     "CompiledActivation",
@@ -86,7 +86,7 @@ class CompiledActivation:
     Attributes
     ----------
     expression : sympy.Expr
-        σ in :data:`symbolic.parsing.X`, parameters substituted.
+        σ in :data:`saddle_escape.symbolic.parsing.X`, parameters substituted.
     name : str or None
         Registry name, if any.
     """

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-
-from numeric.functions import compile_activation, get_loss
-from numeric.network import Dataset, Network, backprop
+from saddle_escape.numeric.functions import compile_activation, get_loss
+from saddle_escape.numeric.network import Dataset, Network, backprop
 
 __all__ = ["IdentityTerm", "IdentityCheck", "check_identity", "imbalances", "identity_sides"]
 
@@ -144,7 +143,7 @@ def check_identity(
 
     Examples
     --------
-    >>> from numeric.network import random_network
+    >>> from saddle_escape.numeric.network import random_network
     >>> rng = np.random.default_rng(0)
     >>> data = Dataset(rng.normal(size=(8, 3)), rng.normal(size=(8, 1)))
     >>> check = check_identity(random_network((3, 4, 4, 1), seed=1), data, "tanh", dps=50)

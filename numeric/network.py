@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-
-from numeric.functions import CompiledActivation, Loss
+from saddle_escape.numeric.functions import CompiledActivation, Loss
 
 __all__ = [
     "Network",
@@ -219,7 +218,7 @@ def backprop(
 
     Examples
     --------
-    >>> from numeric.functions import compile_activation, get_loss
+    >>> from saddle_escape.numeric.functions import compile_activation, get_loss
     >>> net = Network((np.array([[1.0]]), np.array([[2.0]])))
     >>> data = Dataset(np.array([[1.0]]), np.array([[0.0]]))
     >>> out = backprop(net, data, compile_activation("identity"), get_loss("squared"))

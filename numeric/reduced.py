@@ -1,9 +1,9 @@
 r"""The reduced dynamics in numbers: loss, gradient and Hessian of :math:`\mathcal L(Y)`.
 
-Compiled from the SymPy objects of :mod:`symbolic.reduction` (one expression, two
+Compiled from the SymPy objects of :mod:`saddle_escape.symbolic.reduction` (one expression, two
 backends): the exact polynomial loss when σ is a polynomial, otherwise
 :math:`F(Y; g)` with its first and second Y-derivatives, averaged over a half-range
-Gauss rule in g (:mod:`numeric.gaussian`).
+Gauss rule in g (:mod:`saddle_escape.numeric.gaussian`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import sympy as sp
-
-from numeric.functions import compile_expressions
-from numeric.gaussian import half_range_rule, half_range_rule_mp
-from symbolic.reduction import G, ReducedModel
+from saddle_escape.numeric.functions import compile_expressions
+from saddle_escape.numeric.gaussian import half_range_rule, half_range_rule_mp
+from saddle_escape.symbolic.reduction import G, ReducedModel
 
 __all__ = ["ReducedDynamics", "to_mpf"]
 
@@ -44,8 +43,8 @@ class ReducedDynamics:
 
     Examples
     --------
-    >>> from symbolic.parsing import X
-    >>> from symbolic.reduction import reduced_model
+    >>> from saddle_escape.symbolic.parsing import X
+    >>> from saddle_escape.symbolic.reduction import reduced_model
     >>> dyn = ReducedDynamics(reduced_model(X, 4, 16, "eps,eps,eps,eps"))
     >>> float(dyn.loss([0.5] * 4))  # ½(1 − y⁴)²
     0.439453125

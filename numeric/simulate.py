@@ -1,7 +1,7 @@
 r"""Full-network gradient flow from small initialization: the check on the reduced theory.
 
 Datasets (DESIGN §4): for input dimension d = 1 the half-range Gauss nodes and weights
-of :mod:`numeric.gaussian` give the population loss of DESIGN §1 (exact for polynomial
+of :mod:`saddle_escape.numeric.gaussian` give the population loss of DESIGN §1 (exact for polynomial
 σ, to quadrature accuracy otherwise: the same rule the reduced dynamics uses); for
 d > 1, a fixed seeded sample of P Gaussian inputs. Teacher ``y = s·uᵀx`` with
 ``u = e_1``.
@@ -20,14 +20,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from saddle_escape.numeric.flow import flatten, unflatten
+from saddle_escape.numeric.functions import compile_activation, get_loss
+from saddle_escape.numeric.gaussian import half_range_rule
+from saddle_escape.numeric.identity import identity_sides, imbalances
+from saddle_escape.numeric.network import Dataset, Network, backprop
+from saddle_escape.symbolic.outcomes import ConvergenceError
 from scipy.integrate import solve_ivp
-
-from numeric.flow import flatten, unflatten
-from numeric.functions import compile_activation, get_loss
-from numeric.gaussian import half_range_rule
-from numeric.identity import identity_sides, imbalances
-from numeric.network import Dataset, Network, backprop
-from symbolic.errors import ConvergenceError
 
 __all__ = [
     "population_dataset",

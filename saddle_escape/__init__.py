@@ -11,7 +11,7 @@ Examples
 'C'
 """
 
-from classes import (
+from saddle_escape.classes import (
     REGISTRY,
     Classification,
     NamedActivation,
@@ -20,15 +20,15 @@ from classes import (
     classify,
     get_activation,
 )
-from classes.drift import DriftLaw, drift_law
-from numeric.escape import EscapePoint, EscapeResult, build_model, escape_time
-from numeric.extrapolation import Extrapolation, extrapolate
-from numeric.flow import FlowTrajectory, integrate_flow
-from numeric.functions import CompiledActivation, Loss, compile_activation, get_loss
-from numeric.identity import IdentityCheck, check_identity, imbalances
-from numeric.network import Backprop, Dataset, Network, backprop, random_network
-from numeric.reduced import ReducedDynamics
-from symbolic import (
+from saddle_escape.classes.drift import DriftLaw, drift_law
+from saddle_escape.numeric.escape import EscapePoint, EscapeResult, build_model, escape_time
+from saddle_escape.numeric.extrapolation import Extrapolation, extrapolate
+from saddle_escape.numeric.flow import FlowTrajectory, integrate_flow
+from saddle_escape.numeric.functions import CompiledActivation, Loss, compile_activation, get_loss
+from saddle_escape.numeric.identity import IdentityCheck, check_identity, imbalances
+from saddle_escape.numeric.network import Backprop, Dataset, Network, backprop, random_network
+from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.symbolic import (
     ConvergenceError,
     ExpressionError,
     ParseLimits,
@@ -36,15 +36,15 @@ from symbolic import (
     parse_activation,
     parse_expression,
 )
-from symbolic.asymptotics import Asymptotics, AsymptoticTerm, asymptotics
-from symbolic.imbalance import (
+from saddle_escape.symbolic.asymptotics import Asymptotics, AsymptoticTerm, asymptotics
+from saddle_escape.symbolic.imbalance import (
     IdentityDerivation,
     IdentityVerification,
     derive_identity,
     statement,
     verify_identity,
 )
-from symbolic.reduction import ReducedModel, reduced_model
+from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
 
 __version__ = "0.1.0"
 

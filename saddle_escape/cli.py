@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from saddle_escape import commands
+from saddle_escape.symbolic.outcomes import ConvergenceError, Status, TimeLimitError
 
 __all__ = ["main", "build_parser"]
 
@@ -233,14 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload, text = args.handler(args)
     except (RecursionError, MemoryError) as exc:
         return _fail(f"input too large to process ({type(exc).__name__})", as_json)
+    except TimeLimitError as exc:
+        return _fail(str(exc), as_json, status=exc.status.exit_code)
+    except ConvergenceError as exc:  # the numbers did not converge, or a budget ran out
+        return _fail(str(exc), as_json, status=exc.status.exit_code)
     except KeyError as exc:
         return _fail(str(exc.args[0]) if exc.args else "missing key", as_json)
     except ValueError as exc:  # ExpressionError and friends: bad input
         return _fail(str(exc), as_json)
     except ArithmeticError as exc:  # float64 overflow
-        return _fail(str(exc), as_json, status=1)
-    except RuntimeError as exc:  # ConvergenceError: the numbers did not converge
-        return _fail(str(exc), as_json, status=1)
+        return _fail(str(exc), as_json, status=Status.NON_FINITE.exit_code)
     except Exception as exc:  # a bug of ours: say so in one line, still no traceback
         return _fail(f"internal error ({type(exc).__name__}: {exc}); please report it", as_json, 1)
     if args.json:

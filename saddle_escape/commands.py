@@ -11,17 +11,22 @@ import time
 import numpy as np
 import sympy as sp
 
-from classes import REGISTRY, UniversalityClass, classify
-from classes.universality import Classification
-from numeric.escape import build_model, escape_time
-from numeric.extrapolation import extrapolate
-from numeric.functions import compile_activation
-from numeric.identity import check_identity
-from numeric.network import Dataset, example_targets, random_network
-from numeric.simulate import he_sweep, local_executor, slope_summary
+from saddle_escape.classes import REGISTRY, UniversalityClass, classify
+from saddle_escape.classes.universality import Classification
+from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.numeric.extrapolation import extrapolate
+from saddle_escape.numeric.functions import compile_activation
+from saddle_escape.numeric.identity import check_identity
+from saddle_escape.numeric.network import Dataset, example_targets, random_network
+from saddle_escape.numeric.simulate import he_sweep, local_executor, slope_summary
+from saddle_escape.symbolic.asymptotics import asymptotics
+from saddle_escape.symbolic.imbalance import (
+    derive_identity,
+    parse_widths,
+    statement,
+    verify_identity,
+)
 from saddle_escape.tables import format_table
-from symbolic.asymptotics import asymptotics
-from symbolic.imbalance import derive_identity, parse_widths, statement, verify_identity
 
 __all__ = [
     "classify_command",
@@ -55,7 +60,7 @@ def _term(order, coefficient) -> str:
 
 
 def render_classification(result: Classification) -> str:
-    """The text form of a :class:`~classes.Classification`.
+    """The text form of a :class:`~saddle_escape.classes.Classification`.
 
     Examples
     --------

@@ -17,18 +17,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
-from numeric.escape import build_model, escape_time  # noqa: E402
-from numeric.flow import integrate_flow  # noqa: E402
-from numeric.network import Dataset, random_network  # noqa: E402
-from numeric.reduced import ReducedDynamics  # noqa: E402
-from numeric.simulate import (  # noqa: E402
+from saddle_escape.numeric.escape import build_model, escape_time  # noqa: E402
+from saddle_escape.numeric.flow import integrate_flow  # noqa: E402
+from saddle_escape.numeric.network import Dataset, random_network  # noqa: E402
+from saddle_escape.numeric.reduced import ReducedDynamics  # noqa: E402
+from saddle_escape.numeric.simulate import (  # noqa: E402
     full_escape_time,
     he_sweep,
     manifold_network,
     population_dataset,
     slope_summary,
 )
-from symbolic.asymptotics import asymptotics  # noqa: E402
+from saddle_escape.symbolic.asymptotics import asymptotics  # noqa: E402
 
 __all__ = ["FIGURES", "draw"]
 

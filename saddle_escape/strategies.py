@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from classes import REGISTRY, classify
-from numeric.functions import LOSSES
-from numeric.identity import IdentityCheck, check_identity
-from numeric.network import Dataset, Network, example_targets, random_network
+from saddle_escape.classes import REGISTRY, classify
+from saddle_escape.numeric.functions import LOSSES
+from saddle_escape.numeric.identity import IdentityCheck, check_identity
+from saddle_escape.numeric.network import Dataset, Network, example_targets, random_network
 
 __all__ = [
     "activations",
@@ -166,7 +166,7 @@ class IdentityProblem:
     loss: str
 
     def check(self, *, dps: int | None = None, neuronwise: bool = False) -> IdentityCheck:
-        """Both sides of the identity (see :func:`numeric.identity.check_identity`)."""
+        """Both sides of the identity (:func:`saddle_escape.numeric.identity.check_identity`)."""
         return check_identity(
             self.network, self.data, self.activation, self.loss, dps=dps, neuronwise=neuronwise
         )

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 
 import mpmath
 import sympy as sp
-
-from symbolic.errors import ConvergenceError, ExpressionError
-from symbolic.limits import time_limit
-from symbolic.reduction import Y_SCALAR, G, ReducedModel, gaussian_expectation
+from saddle_escape.symbolic.outcomes import ConvergenceError, ExpressionError
+from saddle_escape.symbolic.reduction import Y_SCALAR, G, ReducedModel, gaussian_expectation
+from saddle_escape.symbolic.timeouts import time_limit
 
 __all__ = ["AsymptoticTerm", "Asymptotics", "asymptotics"]
 
@@ -175,8 +174,8 @@ def asymptotics(
 
     Examples
     --------
-    >>> from symbolic.parsing import X
-    >>> from symbolic.reduction import reduced_model
+    >>> from saddle_escape.symbolic.parsing import X
+    >>> from saddle_escape.symbolic.reduction import reduced_model
     >>> a = asymptotics(reduced_model(X, 4, 16, "eps,eps,eps,eps"))
     >>> a.regime, a.exponent, a.k, a.prefactor
     ('power', 2, 1, 1/2)

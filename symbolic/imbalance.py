@@ -33,8 +33,7 @@ import time
 from dataclasses import dataclass
 
 import sympy as sp
-
-from symbolic.errors import ExpressionError
+from saddle_escape.symbolic.outcomes import ExpressionError
 
 __all__ = [
     "SIGMA",

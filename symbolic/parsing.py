@@ -6,7 +6,7 @@ must never see a user's string. Here the string is parsed by :func:`ast.parse`
 builds the SymPy expression itself: numbers, ``+ - * / **``, calls of the listed
 functions, the constants ``pi`` and ``E``, comparisons and boolean operators inside
 ``Piecewise``. Every other identifier becomes a real parameter symbol. Anything
-else is refused with an :class:`~symbolic.errors.ExpressionError` that quotes
+else is refused with an :class:`~saddle_escape.symbolic.outcomes.ExpressionError` that quotes
 the offending piece.
 """
 
@@ -18,8 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import sympy as sp
-
-from symbolic.errors import ExpressionError
+from saddle_escape.symbolic.outcomes import ExpressionError
 
 __all__ = [
     "X",
@@ -393,7 +392,7 @@ def parse_expression(
     >>> parse_expression("__import__('os')", {"f": f})
     Traceback (most recent call last):
     ...
-    symbolic.errors.ExpressionError: expression "__import__('os')": unknown function ...
+    saddle_escape.symbolic.outcomes.ExpressionError: expression "__import__('os')": unknown ...
     """
     limits = limits or ParseLimits()
     if not isinstance(text, str):

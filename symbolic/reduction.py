@@ -14,7 +14,8 @@ reduction is :math:`P(y) = \mathcal L(Y_b = y,\ b\in B)`, :math:`\dot y = -P'(y)
 
 Gaussian expectations are exact (moments :math:`\mathbb E g^{2m} = (2m-1)!!`) when the
 integrand is a polynomial in g; otherwise the caller evaluates them by quadrature
-(:mod:`numeric.gaussian`), which :class:`ReducedModel` leaves open by returning ``None``
+(:mod:`saddle_escape.numeric.gaussian`), which :class:`ReducedModel` leaves open by
+returning ``None``
 for :meth:`ReducedModel.loss_expression`.
 """
 
@@ -23,9 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sympy as sp
-
-from symbolic.errors import ExpressionError
-from symbolic.parsing import X, parse_expression
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X, parse_expression
 
 __all__ = [
     "G",
@@ -127,7 +127,7 @@ class ReducedModel:
     Attributes
     ----------
     sigma : sympy.Expr
-        σ in :data:`symbolic.parsing.X`.
+        σ in :data:`saddle_escape.symbolic.parsing.X`.
     label : str
         Registry name or expression.
     depth : int
@@ -243,7 +243,8 @@ def reduced_model(
     Parameters
     ----------
     activation : sympy.Expr
-        σ in :data:`symbolic.parsing.X` (see :func:`classes.registry.resolve_activation`).
+        σ in :data:`saddle_escape.symbolic.parsing.X` (see
+        :func:`saddle_escape.classes.registry.resolve_activation`).
     depth : int
         L ≥ 2.
     width : int or str
@@ -291,7 +292,7 @@ def reduced_model(
     if not isinstance(activation, sp.Expr):
         raise ExpressionError(
             "reduced_model takes σ as a SymPy expression in x; resolve names and strings "
-            "with classes.registry.resolve_activation"
+            "with saddle_escape.classes.registry.resolve_activation"
         )
     sigma, label = activation, label or sp.sstr(activation)
     extra = sigma.free_symbols - {X}

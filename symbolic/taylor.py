@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
+from saddle_escape.symbolic.outcomes import ExpressionError, TimeLimitError
+from saddle_escape.symbolic.parsing import X
 from sympy.functions.elementary.hyperbolic import HyperbolicFunction
 from sympy.functions.elementary.trigonometric import TrigonometricFunction
-
-from symbolic.errors import ExpressionError, TimeLimitError
-from symbolic.parsing import X
 
 __all__ = [
     "T",

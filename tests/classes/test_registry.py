@@ -1,7 +1,7 @@
 import pytest
 import sympy as sp
+from saddle_escape.classes import REGISTRY, activation_names, classify, get_activation, lookup
 
-from classes import REGISTRY, activation_names, classify, get_activation, lookup
 from tests.problems import REGISTRY_EXPECTED
 
 

@@ -2,10 +2,9 @@ import pytest
 import sympy as sp
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-from classes import UniversalityClass, classify
-from symbolic.errors import ExpressionError, TimeLimitError
-from symbolic.parsing import X
+from saddle_escape.classes import UniversalityClass, classify
+from saddle_escape.symbolic.outcomes import ExpressionError, TimeLimitError
+from saddle_escape.symbolic.parsing import X
 
 a = sp.Symbol("a", real=True)
 

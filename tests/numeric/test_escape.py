@@ -3,12 +3,12 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.numeric.extrapolation import extrapolate
+from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.symbolic.asymptotics import asymptotics
+from saddle_escape.symbolic.outcomes import ConvergenceError
 
-from numeric.escape import build_model, escape_time
-from numeric.extrapolation import extrapolate
-from numeric.reduced import ReducedDynamics
-from symbolic.asymptotics import asymptotics
-from symbolic.errors import ConvergenceError
 from tests.problems import linear_escape_time
 
 LINEAR = ("linear", 4, 16, "eps,eps,eps,eps")

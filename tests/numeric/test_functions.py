@@ -2,10 +2,9 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-
-from classes import REGISTRY
-from numeric.functions import LOSSES, compile_activation, get_loss
-from symbolic.errors import ExpressionError
+from saddle_escape.classes import REGISTRY
+from saddle_escape.numeric.functions import LOSSES, compile_activation, get_loss
+from saddle_escape.symbolic.outcomes import ExpressionError
 
 GRID = np.linspace(-2.5, 2.5, 11) + 0.013  # avoid the kinks at exactly 0
 

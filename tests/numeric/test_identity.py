@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from saddle_escape.classes.drift import drift_law
+from saddle_escape.numeric.flow import integrate_flow
+from saddle_escape.numeric.functions import compile_activation, get_loss
+from saddle_escape.numeric.identity import check_identity, identity_sides, imbalances
+from saddle_escape.numeric.network import Dataset, Network, backprop, random_network
+from saddle_escape.symbolic.outcomes import ConvergenceError
 
-from classes.drift import drift_law
-from numeric.flow import integrate_flow
-from numeric.functions import compile_activation, get_loss
-from numeric.identity import check_identity, identity_sides, imbalances
-from numeric.network import Dataset, Network, backprop, random_network
 from saddle_escape.strategies import identity_problems
-from symbolic.errors import ConvergenceError
 
 
 @given(identity_problems(), st.booleans())

@@ -1,9 +1,8 @@
 import mpmath
 import numpy as np
 import pytest
-
-from numeric.functions import compile_activation, get_loss
-from numeric.network import Dataset, Network, backprop, random_network, to_mpmath
+from saddle_escape.numeric.functions import compile_activation, get_loss
+from saddle_escape.numeric.network import Dataset, Network, backprop, random_network, to_mpmath
 
 
 @pytest.mark.parametrize("bias", [False, True])

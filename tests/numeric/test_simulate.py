@@ -2,12 +2,10 @@ import json
 
 import numpy as np
 import pytest
-from scipy.integrate import cumulative_trapezoid, solve_ivp
-
-from numeric.escape import build_model, escape_time
-from numeric.network import Network
-from numeric.reduced import ReducedDynamics
-from numeric.simulate import (
+from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.numeric.network import Network
+from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.numeric.simulate import (
     full_escape_time,
     gradient_descent_escape,
     he_network,
@@ -18,6 +16,7 @@ from numeric.simulate import (
     sample_dataset,
     slope_summary,
 )
+from scipy.integrate import cumulative_trapezoid, solve_ivp
 
 CASES = [
     ("tanh", "1,eps,eps,eps", [1.0, 0.1, 0.1, 0.1]),

@@ -1,8 +1,7 @@
 import json
 
 import pytest
-
-from numeric.simulate import he_sweep, slope_summary
+from saddle_escape.numeric.simulate import he_sweep, slope_summary
 
 distributed = pytest.importorskip("distributed")
 

@@ -1,9 +1,8 @@
 import pytest
 import sympy as sp
-
-from numeric.escape import build_model
-from symbolic.asymptotics import asymptotics
-from symbolic.errors import ExpressionError
+from saddle_escape.numeric.escape import build_model
+from saddle_escape.symbolic.asymptotics import asymptotics
+from saddle_escape.symbolic.outcomes import ExpressionError
 
 
 def test_linear_design_case_is_exact():

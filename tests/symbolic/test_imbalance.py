@@ -1,10 +1,9 @@
 import itertools
 
 import pytest
+import saddle_escape.symbolic.imbalance as imbalance
 import sympy as sp
-
-import symbolic.imbalance as imbalance
-from symbolic.imbalance import (
+from saddle_escape.symbolic.imbalance import (
     LOSS,
     SIGMA,
     derive_identity,

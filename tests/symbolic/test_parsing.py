@@ -4,9 +4,14 @@ import pytest
 import sympy as sp
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-from symbolic.errors import ExpressionError
-from symbolic.parsing import FUNCTIONS, ParseLimits, X, parse_activation, parse_expression
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import (
+    FUNCTIONS,
+    ParseLimits,
+    X,
+    parse_activation,
+    parse_expression,
+)
 
 a = sp.Symbol("a", real=True)
 

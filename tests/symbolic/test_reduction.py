@@ -1,9 +1,8 @@
 import pytest
 import sympy as sp
-
-from symbolic.errors import ExpressionError
-from symbolic.parsing import X
-from symbolic.reduction import (
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.reduction import (
     Y_SCALAR,
     G,
     gaussian_expectation,

@@ -2,9 +2,8 @@ import gc
 import time
 
 import pytest
-
-from symbolic.errors import TimeLimitError
-from symbolic.limits import time_limit
+from saddle_escape.symbolic.outcomes import TimeLimitError
+from saddle_escape.symbolic.timeouts import time_limit
 
 
 def _spin(seconds):

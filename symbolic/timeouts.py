@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 
-from symbolic.errors import TimeLimitError
+from saddle_escape.symbolic.outcomes import TimeLimitError
 
 __all__ = ["DEFAULT_TIME_LIMIT", "time_limit"]
 
