@@ -11,6 +11,7 @@ so the drift is :math:`O(\lambda^{L-l})`. Class A has no drift at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import sympy as sp
 from saddle_escape.classes.universality import Classification, UniversalityClass, classify
@@ -57,7 +58,7 @@ class DriftLaw:
             return None
         if c.class_ is UniversalityClass.D:
             return depth - layer
-        return (depth - layer) + layer * c.q
+        return (depth - layer) + layer * cast(int, c.q)  # classes B and C have an order q
 
     def to_dict(self) -> dict:
         c = self.classification

@@ -8,11 +8,12 @@ and pinned in ``tests/classes/test_registry.py``.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
-from saddle_escape.symbolic.parsing import X, parse_activation
+from saddle_escape.symbolic.parsing import X, check_tree, parse_activation
 
 __all__ = [
     "NamedActivation",
@@ -21,6 +22,7 @@ __all__ = [
     "get_activation",
     "lookup",
     "resolve_activation",
+    "suggest",
 ]
 
 
@@ -104,7 +106,16 @@ _ENTRIES = (
 
 #: Canonical name -> entry.
 REGISTRY: dict[str, NamedActivation] = {entry.name: entry for entry in _ENTRIES}
-_BY_ALIAS = {alias: entry for entry in _ENTRIES for alias in (entry.name, *entry.aliases)}
+
+
+def _normalize(name: str) -> str:
+    """Case, ``-`` and ``_`` do not matter: ``LeakyReLU``, ``leaky-relu``, ``leaky_relu``."""
+    return name.strip().lower().replace("-", "").replace("_", "")
+
+
+_BY_ALIAS = {
+    _normalize(alias): entry for entry in _ENTRIES for alias in (entry.name, *entry.aliases)
+}
 
 
 def activation_names(*, aliases: bool = False) -> tuple[str, ...]:
@@ -121,21 +132,63 @@ def activation_names(*, aliases: bool = False) -> tuple[str, ...]:
     return names
 
 
-def _normalize(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
+def _require_name(name, argument: str = "name") -> str:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{argument} must be a str (a registry name such as 'tanh'), "
+            f"got {type(name).__name__} {name!r}"
+        )
+    return name
 
 
 def lookup(name: str) -> NamedActivation | None:
-    """The entry called ``name`` (case-insensitive; ``-`` or ``_``), or ``None``.
+    """The entry called ``name``, or ``None``.
+
+    Case, ``-`` and ``_`` are ignored, so PyTorch's class names work too
+    (``LeakyReLU``, ``GELU``, ``SiLU``, ``Hardswish``, ``LogSigmoid``, ...).
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string.
 
     Examples
     --------
     >>> lookup("Swish").name
     'silu'
+    >>> lookup("LeakyReLU").name
+    'leaky_relu'
     >>> lookup("tanh(x)") is None
     True
     """
-    return _BY_ALIAS.get(_normalize(name))
+    return _BY_ALIAS.get(_normalize(_require_name(name)))
+
+
+def suggest(name: str) -> str | None:
+    """The registry name closest to an unknown ``name`` (difflib), or ``None``.
+
+    Names and aliases are compared case-insensitively, ignoring ``-`` and ``_``.
+
+    Examples
+    --------
+    >>> suggest("leaky_rleu")
+    'leaky_relu'
+    >>> suggest("qwertyuiop") is None
+    True
+    """
+    close = difflib.get_close_matches(_normalize(_require_name(name)), _BY_ALIAS, n=1)
+    return _BY_ALIAS[close[0]].name if close else None
+
+
+def _unknown(name: str) -> ExpressionError:
+    hint = suggest(name)
+    if hint is not None:
+        return ExpressionError(f"unknown activation {name.strip()!r}; did you mean {hint}?")
+    valid = ", ".join(activation_names(aliases=True))
+    return ExpressionError(
+        f"unknown activation {name.strip()!r}; valid names: {valid}; or write an expression "
+        "in x such as 'tanh(x)'"
+    )
 
 
 def get_activation(name: str) -> NamedActivation:
@@ -143,18 +196,26 @@ def get_activation(name: str) -> NamedActivation:
 
     Raises
     ------
-    ValueError
-        If no activation has that name; the message lists the valid names.
+    TypeError
+        If ``name`` is not a string.
+    ExpressionError
+        (a ``ValueError``) If no activation has that name; the message suggests the
+        closest name, or lists the valid ones.
 
     Examples
     --------
     >>> get_activation("linear").expression
     'x'
+    >>> get_activation("LeakyRelu").name
+    'leaky_relu'
+    >>> get_activation("tahn")
+    Traceback (most recent call last):
+    ...
+    saddle_escape.symbolic.outcomes.ExpressionError: unknown activation 'tahn'; did you mean tanh?
     """
     entry = lookup(name)
     if entry is None:
-        valid = ", ".join(activation_names(aliases=True))
-        raise ValueError(f"unknown activation name {name!r}; valid names: {valid}")
+        raise _unknown(name)
     return entry
 
 
@@ -164,13 +225,16 @@ def resolve_activation(activation) -> tuple[sp.Expr, str | None]:
     Parameters
     ----------
     activation : str or sympy.Expr
-        A registry name, an expression string (parsed safely) or a SymPy expression.
+        A registry name, an expression string (parsed safely) or a SymPy expression
+        (checked like a parsed one: finite constants, ``Piecewise`` defined everywhere).
 
     Raises
     ------
     ExpressionError
-        For refused strings, other input types, or a SymPy expression that has free
-        symbols but not ``x``.
+        For refused strings, an identifier that is not a registry name (``"LeakyRelu6"``:
+        "unknown activation ...; did you mean ...?"), other input types (``None``, numbers;
+        the message names the argument), or a SymPy expression that has free symbols but
+        not ``x``.
 
     Examples
     --------
@@ -178,20 +242,29 @@ def resolve_activation(activation) -> tuple[sp.Expr, str | None]:
     (x/(1 + exp(-x)), 'silu')
     >>> resolve_activation("x**2")
     (x**2, None)
+    >>> resolve_activation("gleu")
+    Traceback (most recent call last):
+    ...
+    saddle_escape.symbolic.outcomes.ExpressionError: unknown activation 'gleu'; did you mean gelu?
     """
     if isinstance(activation, sp.Expr):
         if activation.free_symbols and X not in activation.free_symbols:
             raise ExpressionError(
-                f"activation {sp.sstr(activation)} does not contain the variable x "
+                f"activation {sp.sstr(activation, order='none')} does not contain the variable x "
                 "(saddle_escape.symbolic.parsing.X)"
             )
-        return activation, None
+        return check_tree(activation), None
     if not isinstance(activation, str):
         raise ExpressionError(
-            "activation must be a name, an expression string or a SymPy expression, "
-            f"got {type(activation).__name__}"
+            "activation must be a registry name, an expression string or a SymPy expression, "
+            f"got {type(activation).__name__} {activation!r}"
         )
     entry = lookup(activation)
     if entry is not None:
         return parse_activation(entry.expression).expr, entry.name
-    return parse_activation(activation).expr, None
+    parsed = parse_activation(activation)
+    if parsed.text.isidentifier() and parsed.parameters:
+        # A lone identifier that is no registry name (a typo, or a name we do not know):
+        # as an expression it would be a constant parameter, which no one means.
+        raise _unknown(parsed.text)
+    return parsed.expr, None

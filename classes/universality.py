@@ -18,6 +18,7 @@ or fractional-power :math:`\varphi_\sigma` is never reported as class A).
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -31,10 +32,11 @@ from saddle_escape.symbolic.taylor import (
     has_piecewise,
     is_zero_number,
     numerically_nonzero,
+    phi,
     resolve_near_zero,
     tidy,
 )
-from saddle_escape.symbolic.timeouts import DEFAULT_TIME_LIMIT, time_limit
+from saddle_escape.symbolic.timeouts import DEFAULT_TIME_LIMIT, check_time_limit, run_limited
 
 __all__ = [
     "UniversalityClass",
@@ -91,10 +93,21 @@ _DESCRIPTIONS = {
 
 
 def _value(expr: sp.Expr | None) -> float | None:
+    """``expr`` as a float64, or ``None`` when it has none (parameters, beyond 1.8e308, NaN).
+
+    JSON output stays strict (no ``Infinity``/``NaN`` tokens); the exact value is always
+    printed next to it.
+    """
     if expr is None or expr.free_symbols:
         return None
-    value = complex(sp.N(expr, 20))
-    return value.real
+    try:
+        approx = sp.N(expr, 20)
+        if not approx.is_number or approx.has(sp.nan, sp.zoo, sp.oo, sp.AccumBounds):
+            return None
+        value = float(sp.re(approx))
+    except (ArithmeticError, MemoryError, ValueError, TypeError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -115,17 +128,28 @@ class PhiTerm:
 
 @dataclass(frozen=True)
 class Branch:
-    """The class that holds under a condition on the parameters."""
+    """The class that holds under a condition on the parameters.
+
+    ``class_`` is ``None`` when, under the condition, φ_σ's leading term is a fractional
+    power (σ not analytic at 0: no class).
+    """
 
     condition: sp.Basic
-    class_: UniversalityClass
+    class_: UniversalityClass | None
     q: int | None
     leading_coefficient: sp.Expr | None
 
     def to_dict(self) -> dict:
+        """JSON-ready form.
+
+        Examples
+        --------
+        >>> classify("x + a*Abs(x)**(5/2)").conditions[0].to_dict()["class"] is None
+        True
+        """
         return {
             "condition": sp.sstr(self.condition),
-            "class": self.class_.value,
+            "class": None if self.class_ is None else self.class_.value,
             "q": self.q,
             "leading_coefficient": None
             if self.leading_coefficient is None
@@ -240,21 +264,20 @@ class Classification:
 # -- the decision ---------------------------------------------------------------
 
 
-def _phi_terms(expansion: SideExpansion) -> list[tuple[sp.Rational, sp.Expr]]:
-    """All φ_σ terms (integer and fractional orders) in increasing order, not yet tested for 0."""
-    terms = [(sp.Integer(k), (k - 1) * a) for k, a in enumerate(expansion.coefficients) if k != 1]
-    terms += [(p, (p - 1) * a) for p, a in expansion.fractional]
-    return sorted(terms, key=lambda pair: pair[0])
-
-
 def _nonzero_condition(coefficient: sp.Expr) -> sp.Basic:
-    """``coefficient ≠ 0`` in its simplest form: numeric factors and powers dropped."""
+    """``coefficient ≠ 0`` in its simplest form, or ``sp.true`` when it never vanishes.
+
+    Numeric factors, powers and factors that are provably non-zero for real parameters
+    (``exp(a)``, ``a**2 + 1``) are dropped.
+    """
     try:
         _, factors = sp.factor_list(coefficient)
     except (sp.PolynomialError, NotImplementedError):
-        return sp.Ne(coefficient, 0)
-    core = sp.Mul(*[base for base, _ in factors if base.free_symbols])
-    return sp.Ne(core if core != 1 else coefficient, 0)
+        factors = [(coefficient, 1)]
+    core = sp.Mul(*[base for base, _ in factors if base.free_symbols and base.is_zero is not False])
+    if core == 1:
+        return sp.true
+    return sp.Ne(core, 0)
 
 
 def _first_nonzero(expansion, notes):
@@ -263,7 +286,7 @@ def _first_nonzero(expansion, notes):
     assumed: list[sp.Basic] = []
     branches: list[Branch] = []
     first = None
-    for order, raw in _phi_terms(expansion):
+    for order, raw in expansion.phi_terms():
         coefficient = tidy(sp.expand(raw.xreplace(substitution)))
         if coefficient == 0:
             continue
@@ -285,9 +308,20 @@ def _first_nonzero(expansion, notes):
         if first is None:
             first = (order, coefficient)
         condition = _nonzero_condition(coefficient)
+        if condition == sp.true:  # never zero for real parameters: the search ends here
+            if assumed:
+                branches.append(_branch(sp.And(*assumed), order, coefficient))
+            return first, branches
+        try:
+            solutions = sp.solve(coefficient, sorted(coefficient.free_symbols, key=str), dict=True)
+        except (NotImplementedError, ValueError, TypeError):
+            solutions = None
+        if solutions == []:  # no real parameters make it vanish
+            if assumed:
+                branches.append(_branch(sp.And(*assumed), order, coefficient))
+            return first, branches
         branches.append(_branch(sp.And(*assumed, condition), order, coefficient))
-        solutions = sp.solve(coefficient, sorted(coefficient.free_symbols, key=str), dict=True)
-        if len(solutions) != 1:
+        if solutions is None or len(solutions) != 1:
             notes.append(
                 f"the φ_σ coefficient {sp.sstr(coefficient)} vanishes on a set that is not a "
                 "single substitution; the cases where it vanishes are not analysed further"
@@ -305,12 +339,53 @@ def _branch(condition, order, coefficient) -> Branch:
     if order is None:
         return Branch(condition, UniversalityClass.A, None, None)
     if not order.is_Integer:
-        return Branch(condition, None, None, coefficient)  # type: ignore[arg-type]
+        return Branch(condition, None, None, coefficient)
     return Branch(condition, UniversalityClass.from_order(int(order)), int(order), coefficient)
 
 
 def _classify_side(sigma, side, order, name, notes) -> SideClassification:
-    """Classify one side (``side=0``: analytic σ, both sides at once)."""
+    """Classify one side (``side=0``: analytic σ, both sides at once).
+
+    Raises ExpressionError for σ that is not an activation on this side, including σ
+    constant near 0 (``side=0``) and coefficients too large to evaluate.
+    """
+    try:
+        result = _classify_one_side(sigma, side, order, name, notes)
+    except (OverflowError, MemoryError) as exc:
+        raise ExpressionError(
+            f"activation {name!r}: a coefficient of its expansion at 0 is too large to "
+            f"evaluate ({type(exc).__name__}); use smaller constants"
+        ) from None
+    if side == 0 and _is_constant(result):
+        raise ExpressionError(
+            f"activation {name!r} is constant near 0 (σ = {sp.sstr(result.sigma0)}): it does "
+            "not depend on x there; write a σ that varies near 0"
+        )
+    return result
+
+
+def _is_constant(side: SideClassification) -> bool:
+    """Whether σ is constant on this side of 0: exactly through its series, then numerically."""
+    expression = side.expression
+    if X not in expression.free_symbols:
+        return True
+    if not side.analytic or not _is_zero_constant(side.alpha):
+        return False
+    if any(term.order != 0 for term in side.phi_series):
+        return False
+    sign = -1 if side.side == "left" else 1
+    return not numerically_nonzero(sp.diff(expression.xreplace({X: sign * T}), T))
+
+
+def _infinite_slope(expansion: SideExpansion, sign: int) -> sp.Expr | None:
+    """``±oo`` when a fractional power below 1 leads (``cbrt``: σ'(0) is infinite)."""
+    for power, coefficient in expansion.fractional:
+        if power < 1 and not coefficient.free_symbols and not _is_zero_constant(coefficient):
+            return sp.oo * sp.sign(coefficient) * sign
+    return None
+
+
+def _classify_one_side(sigma, side, order, name, notes) -> SideClassification:
     sign = 1 if side >= 0 else -1
     what = f"activation {name!r}"
     branch = (
@@ -332,7 +407,7 @@ def _classify_side(sigma, side, order, name, notes) -> SideClassification:
     notes.extend(side_notes)
     label = {0: "both", 1: "right", -1: "left"}[side]
     analytic = expansion.analytic
-    phi_t = T * sp.diff(branch, T) - branch
+    phi_t = phi(branch, T)
     if first is None:
         if sp.expand(phi_t) != 0 and numerically_nonzero(phi_t):
             notes.append(
@@ -362,16 +437,22 @@ def _classify_side(sigma, side, order, name, notes) -> SideClassification:
         )
     shown = [
         PhiTerm(k, tidy(c))
-        for k, c in _phi_terms(expansion)
+        for k, c in expansion.phi_terms()
         if k <= order and tidy(c) != 0 and not _is_zero_constant(tidy(c))
     ]
+    alpha = _infinite_slope(expansion, sign)
+    if alpha is not None:
+        notes.append(
+            f"σ'(0{'' if side == 0 else '⁺' if side > 0 else '⁻'}) is infinite: σ has a "
+            "fractional power below 1 at 0 (like cbrt(x)); alpha is reported as ±oo"
+        )
     return SideClassification(
         side=label,
         expression=expansion.expression,
         class_=class_,
         q=q,
         leading_coefficient=lead,
-        alpha=tidy(expansion.coefficients[1]),
+        alpha=tidy(expansion.coefficients[1]) if alpha is None else alpha,
         sigma0=tidy(expansion.coefficients[0]),
         phi_series=tuple(shown),
         analytic=analytic,
@@ -421,7 +502,12 @@ def classify(
         Highest order of φ_σ listed in ``phi_series`` (the search for ``q`` goes on to
         :data:`SEARCH_ORDER` regardless).
     time_limit_seconds : float or None, optional
-        Wall-clock limit on the symbolic work.
+        Wall-clock limit on the symbolic work; ``None``, ``math.inf`` or more than
+        :data:`~saddle_escape.symbolic.timeouts.MAX_TIME_LIMIT` (1e6 s) means no limit.
+        In the main thread the work is interrupted with ``SIGALRM``; from a worker thread
+        (or when other code uses the interval timer) it runs in a child process, killed at
+        the deadline, which adds about 2 s to the first such call (see
+        :func:`~saddle_escape.symbolic.timeouts.run_limited`).
 
     Returns
     -------
@@ -434,6 +520,8 @@ def classify(
         undefined, singular, discontinuous or non-real there.
     TimeLimitError
         When the symbolic work exceeds the limit.
+    TypeError, ValueError
+        When ``order`` or ``time_limit_seconds`` is not valid.
 
     References
     ----------
@@ -451,30 +539,54 @@ def classify(
     """
     if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= SEARCH_ORDER:
         raise ValueError(f"order must be an int in [0, {SEARCH_ORDER}], got {order!r}")
-    with time_limit(time_limit_seconds, f"classifying {activation!r}"):
-        sigma, name, parameters = _resolve_input(activation)
-        label = name or sp.sstr(sigma)
-        if X not in sigma.free_symbols:
-            raise ExpressionError(
-                f"activation {label!r} does not depend on x; write it in x, or use a "
-                f"registry name (see 'saddle-escape classes')"
-            )
-        notes: list[str] = []
-        if has_piecewise(sigma):
-            left = _classify_side(sigma, -1, order, label, notes)
-            right = _classify_side(sigma, 1, order, label, notes)
-            _check_continuity(sigma, left, right, label)
-            same = sp.expand(left.expression - right.expression) == 0
-        else:
-            right = _classify_side(sigma, 0, order, label, notes)
-            if not right.analytic:
-                # A fractional power (e.g. sqrt(x)) may be non-real on the other side.
-                _classify_side(sigma, -1, order, label, [])
-            left, same = right, True
-        return _combine(sigma, name, parameters, left, right, same, order, notes)
+    seconds = check_time_limit(time_limit_seconds, "time_limit_seconds")
+    return run_limited(
+        _classify, activation, order, seconds=seconds, what=f"classifying {activation!r}"
+    )
+
+
+def _classify(activation, order: int) -> Classification:
+    """The work of :func:`classify`, at module level so that a child process can run it."""
+    sigma, name, parameters = _resolve_input(activation)
+    label = name or sp.sstr(sigma)
+    if X not in sigma.free_symbols:
+        raise ExpressionError(
+            f"activation {label!r} does not depend on x; write it in x, or use a "
+            f"registry name (see 'saddle-escape classes')"
+        )
+    notes: list[str] = []
+    if has_piecewise(sigma):
+        left = _classify_side(sigma, -1, order, label, notes)
+        right = _classify_side(sigma, 1, order, label, notes)
+        _check_continuity(sigma, left, right, label)
+        same = sp.expand(left.expression - right.expression) == 0
+    else:
+        right = _classify_side(sigma, 0, order, label, notes)
+        if not right.analytic:
+            # A fractional power (e.g. sqrt(x)) may be non-real on the other side.
+            _classify_side(sigma, -1, order, label, [])
+        left, same = right, True
+    return _combine(sigma, name, parameters, left, right, same, order, notes)
+
+
+def _undefined_at_zero(sigma: sp.Expr) -> bool:
+    """Whether some Piecewise in σ has no condition that holds at x = 0 itself."""
+    for piecewise in sigma.atoms(sp.Piecewise):
+        try:
+            held = [c.xreplace({X: sp.Integer(0)}) for _, c in piecewise.args]
+        except (TypeError, ValueError):  # a condition undefined at 0 (decided elsewhere)
+            continue
+        if all(h == sp.false for h in held):
+            return True
+    return False
 
 
 def _check_continuity(sigma, left, right, label):
+    if _undefined_at_zero(sigma):
+        raise ExpressionError(
+            f"activation {label!r} is not defined at 0: no Piecewise condition holds at x = 0; "
+            "add a default branch (value, True)"
+        )
     if _differ(left.sigma0, right.sigma0):
         raise ExpressionError(
             f"activation {label!r} is discontinuous at 0: σ(0⁻) = {sp.sstr(left.sigma0)} but "
@@ -488,6 +600,11 @@ def _check_continuity(sigma, left, right, label):
         raise ExpressionError(
             f"activation {label!r} has σ(0) = {sp.sstr(at_zero)} but its limits at 0 are "
             f"{sp.sstr(right.sigma0)}: it is discontinuous at 0"
+        )
+    if _is_constant(left) and _is_constant(right):
+        raise ExpressionError(
+            f"activation {label!r} is constant near 0 (σ = {sp.sstr(right.sigma0)} on both "
+            "sides): it does not depend on x there; write a σ that varies near 0"
         )
 
 
@@ -512,7 +629,7 @@ def _combine(sigma, name, parameters, left, right, same, order, notes) -> Classi
                 f"h_σ differs between the sides ({sp.sstr(left.leading_coefficient)} left, "
                 f"{sp.sstr(right.leading_coefficient)} right); the right side's is reported"
             )
-        if sp.expand(left.alpha - right.alpha) != 0:
+        if _differ_alpha(left.alpha, right.alpha):
             warnings.append(
                 f"σ'(0) does not exist: σ'(0⁻) = {sp.sstr(left.alpha)}, σ'(0⁺) = "
                 f"{sp.sstr(right.alpha)}; alpha reports the right derivative"
@@ -545,6 +662,15 @@ def _combine(sigma, name, parameters, left, right, same, order, notes) -> Classi
         order=order,
         parameters=parameters,
     )
+
+
+def _differ_alpha(left: sp.Expr, right: sp.Expr) -> bool:
+    """Whether the one-sided derivatives differ (``oo`` equals ``oo``)."""
+    if left == right:
+        return False
+    if left.is_infinite or right.is_infinite:
+        return True
+    return sp.expand(left - right) != 0
 
 
 def _dominant(left: SideClassification, right: SideClassification) -> SideClassification:

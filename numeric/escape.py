@@ -1,47 +1,73 @@
-r"""Escape times :math:`\tau_\star(\varepsilon)`: first t with
-:math:`\mathcal L(t) \le \text{fraction}\cdot\mathcal L(0)` (DESIGN §3).
+r"""Escape times :math:`\tau_\star(\varepsilon)` of the reduced dynamics (DESIGN §3).
 
-Two systems:
+τ★ is the first t with :math:`\mathcal L(t) \le f\cdot\mathcal L(0)`. Two systems:
 
-* ``"manifold"`` — the exact L-dimensional reduced flow :math:`\dot Y = -\nabla_Y\mathcal L`.
-  float64: SciPy ``solve_ivp`` (``DOP853``) with the analytic Jacobian available to
-  implicit methods and a terminal escape event. Arbitrary precision: ``mpmath.odefun``
-  (Taylor method) with a bottleneck layer's log-scale :math:`u = \ln Y_b` as the
-  independent variable (the long plateau becomes an interval of length
-  :math:`\ln(1/\varepsilon)`), ``t`` carried as an extra state, the event located by
-  ``findroot``.
-* ``"scalar"`` — the balanced reduction :math:`\dot y = -P'(y)/r`:
-  :math:`\tau_\star = \int_\varepsilon^{y_\star} dy/(-P'(y)/r)` by quadrature (SciPy
-  ``quad`` or ``mpmath.quad``) in :math:`\ln y`, split geometrically.
+* ``"manifold"``: the exact L-dimensional reduced flow :math:`\dot Y = -\nabla_Y\mathcal L`;
+* ``"scalar"``: the balanced reduction :math:`\dot y = -P'(y)/r`.
 
-Every value is computed twice (tighter tolerances, or more digits and nodes) and the
-agreeing digits are recorded; too few raise
-:class:`~saddle_escape.symbolic.outcomes.ConvergenceError`.
+float64 runs go through the one escape engine (:mod:`saddle_escape.numeric.engine`,
+SciPy ``DOP853`` with a terminal event, windows of growing length, budgets, stationary
+points detected). Arbitrary precision: the manifold system by ``mpmath.odefun`` (Taylor
+method) with a bottleneck layer's log-scale :math:`u = \ln Y_b` as the clock; the scalar
+system by ``mpmath.quad`` of :math:`\int dy/\dot y` in :math:`\ln y`.
+
+Every value is computed twice, the second time with a tighter tolerance *and* more
+Gauss nodes (or more digits and nodes), and the agreeing digits are recorded: a lower
+bound on the accuracy of the reported value, capped at what float64 holds. Too few
+agreeing digits end the point with status ``not_converged``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
+from typing import SupportsFloat
 
 import mpmath
 import numpy as np
-from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.classes.gate import admit_activation
+from saddle_escape.numeric import systems as _systems  # noqa: F401 (registers the systems)
+from saddle_escape.numeric.engine import (
+    MIN_RTOL,
+    SYSTEMS,
+    Budget,
+    EngineRun,
+    EscapeEvent,
+    Tolerances,
+    integrate_to_escape,
+)
 from saddle_escape.numeric.gaussian import half_range_rule_mp
 from saddle_escape.numeric.reduced import ReducedDynamics, to_mpf
-from saddle_escape.symbolic.outcomes import ConvergenceError
+from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
-from scipy.integrate import quad, solve_ivp
-from scipy.optimize import brentq
 
-__all__ = ["EscapePoint", "EscapeResult", "escape_time", "build_model", "SYSTEMS"]
+__all__ = [
+    "EscapePoint",
+    "EscapeResult",
+    "escape_time",
+    "build_model",
+    "system_for",
+    "REDUCED_SYSTEMS",
+    "FLOAT64_DIGITS",
+]
 
-SYSTEMS = ("manifold", "scalar")
-_STATUS_OK = "escaped"
+#: The reduced systems ``escape_time`` integrates.
+REDUCED_SYSTEMS = ("manifold", "scalar")
+#: Most digits a float64 escape time is ever credited with (float64 resolves ~15.9; the
+#: integrator's and the quadrature's rounding take the rest).
+FLOAT64_DIGITS = 13
+#: Default work budget of one float64 reduced integration: the slowest escapes of the
+#: benchmarks need under 10 000 gradient evaluations; 40 000 end a run that will not
+#: escape in about ten seconds.
+REDUCED_BUDGET = Budget(max_evaluations=40_000)
+#: Default loss fraction; see :func:`escape_time` for the automatic choice when it is
+#: provably out of reach.
+DEFAULT_FRACTION = 0.5
 
 
 class _NoEscape(Exception):
-    """The loss never reaches the threshold (internal)."""
+    """The loss never reaches the threshold (internal, mpmath routes)."""
 
 
 def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
@@ -54,39 +80,76 @@ def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
     """
     if isinstance(activation, ReducedModel):
         return activation
-    sigma, name = resolve_activation(activation)
-    label = name or (activation if isinstance(activation, str) else None)
-    return reduced_model(sigma, depth, width, init, teacher=teacher, label=label)
+    admitted = admit_activation(activation)  # the one gate: refuses what classify refuses
+    return reduced_model(admitted.sigma, depth, width, init, teacher=teacher, label=admitted.label)
+
+
+def system_for(model: ReducedModel, eps: float, system: str = "manifold", *, nodes: int = 48):
+    """The engine's :class:`~saddle_escape.numeric.engine.GradientSystem` for a reduced model.
+
+    Examples
+    --------
+    >>> system_for(build_model("tanh", 4, 16, "1,eps,eps,eps"), 0.1, "scalar").name
+    'scalar'
+    """
+    if system not in REDUCED_SYSTEMS:
+        raise ValueError(f"system must be one of {REDUCED_SYSTEMS}, got {system!r}")
+    return SYSTEMS[system](ReducedDynamics(model, nodes=nodes), eps)
 
 
 @dataclass(frozen=True)
 class EscapePoint:
-    """One escape time: ``tau`` for ``eps``, with the digits two computations agree on."""
+    """One escape time: ``tau`` for ``eps``, with the digits two computations agree on.
 
-    eps: object
-    tau: object
+    Attributes
+    ----------
+    eps, tau
+        Floats (float64) or mpf (``dps``); ``tau`` is ``None`` unless ``status`` is
+        escaped.
+    digits : int
+        Agreeing digits of the two computations: a lower bound on the accuracy of ``tau``.
+    status : Status
+    message : str
+    evaluations : int
+        Gradient evaluations of both computations (float64 routes).
+    loss_floor : float or None
+        For ``no_escape``: the stationary point's loss, or the proven bound.
+    """
+
+    eps: SupportsFloat | str  # a point that fails keeps the eps it was given
+    tau: SupportsFloat | None
     digits: int
-    status: str = _STATUS_OK
+    status: Status = Status.ESCAPED
+    message: str = ""
     evaluations: int = 0
+    loss_floor: float | None = None
 
     def to_dict(self, dps: int | None) -> dict:
         return {
             "eps": _decimal(self.eps, dps),
+            "eps_value": float(self.eps),
             "tau": None if self.tau is None else _decimal(self.tau, dps),
+            "tau_value": None if self.tau is None else float(self.tau),
             "digits": self.digits,
-            "status": self.status,
+            "status": self.status.value,
+            "message": self.message,
+            "evaluations": self.evaluations,
+            "loss_floor": self.loss_floor,
         }
 
 
-def _decimal(value, dps: int | None) -> str:
+def _decimal(value, dps: int | None):
     if isinstance(value, mpmath.mpf):
         return mpmath.nstr(value, dps or 15, min_fixed=-6, max_fixed=12)
-    return repr(float(value))
+    return float(value)
 
 
 @dataclass(frozen=True)
 class EscapeResult:
-    """Escape times for several ε on one model and system."""
+    """Escape times for several ε on one model and system.
+
+    ``status`` is escaped when every point escaped, else the first failing point's.
+    """
 
     model: ReducedModel
     system: str
@@ -94,6 +157,16 @@ class EscapeResult:
     fraction: float
     points: tuple[EscapePoint, ...]
     notes: tuple[str, ...] = field(default=())
+    rtol: float | None = None
+    nodes: int | None = None
+
+    @property
+    def status(self) -> Status:
+        return next((p.status for p in self.points if not p.status.ok), Status.ESCAPED)
+
+    @property
+    def evaluations(self) -> int:
+        return sum(p.evaluations for p in self.points)
 
     def to_dict(self) -> dict:
         return {
@@ -102,6 +175,10 @@ class EscapeResult:
             "dps": self.dps,
             "precision": "float64" if self.dps is None else f"mpmath, {self.dps} digits",
             "fraction": self.fraction,
+            "rtol": self.rtol,
+            "nodes": self.nodes,
+            "status": self.status.value,
+            "evaluations": self.evaluations,
             "points": [p.to_dict(self.dps) for p in self.points],
             "notes": list(self.notes),
         }
@@ -116,75 +193,89 @@ def _agreeing_digits(a, b, cap: int) -> int:
     return max(0, min(cap, int(math.floor(-float(mpmath.log10(gap))))))
 
 
-# -- manifold, float64 ------------------------------------------------------------------
+# -- float64, through the engine ---------------------------------------------------------
 
 
-_IMPLICIT = ("Radau", "BDF", "LSODA")
-
-
-def _manifold_float(
-    dyn: ReducedDynamics, eps: float, fraction: float, rtol: float, method: str = "DOP853"
-):
-    y0 = np.array([float(v) for v in dyn.model.initial_point(eps)])
-    loss0 = dyn.loss(y0)
-    target = fraction * loss0
-
-    def rhs(t, Y):
-        return -dyn.gradient(Y)
-
-    def jac(t, Y):
-        return -dyn.evaluate(Y)[2]
-
-    def event(t, Y):
-        return dyn.loss(Y) - target
-
-    event.terminal = True
-    event.direction = -1
-    atol = rtol * min(abs(eps), 1.0) * 1e-3
-    t0, state, horizon, total = 0.0, y0, 10.0, 0
-    while t0 < 1e15:
-        options = {"jac": jac} if method in _IMPLICIT else {}
-        sol = solve_ivp(
-            rhs,
-            (t0, t0 + horizon),
-            state,
-            method=method,
-            events=event,
-            rtol=rtol,
-            atol=atol,
-            **options,
+def _float_point(dyn, eps, system, event, rtol, budget) -> EscapePoint:
+    """Two engine runs (rtol, nodes) and (rtol/100, nodes + 16); the second is reported."""
+    first = integrate_to_escape(
+        SYSTEMS[system](dyn, eps), event=event, tolerances=Tolerances(rtol=rtol), budget=budget
+    )
+    if first.status is not Status.ESCAPED:
+        return _failed_point(eps, first)
+    finer = copy.copy(dyn)
+    finer.nodes = dyn.nodes + 16
+    second = integrate_to_escape(
+        SYSTEMS[system](finer, eps),
+        event=event,
+        tolerances=Tolerances(rtol=max(rtol / 100, MIN_RTOL)),
+        budget=budget,
+    )
+    evaluations = first.evaluations + second.evaluations
+    if second.status is not Status.ESCAPED:
+        return _failed_point(eps, second, evaluations)
+    digits = _agreeing_digits(first.tau, second.tau, FLOAT64_DIGITS)
+    expected = int(-math.log10(rtol)) - 2
+    if digits < min(expected, FLOAT64_DIGITS) // 2:
+        return EscapePoint(
+            eps,
+            None,
+            digits,
+            Status.NOT_CONVERGED,
+            f"{Status.NOT_CONVERGED.message}: tau = {first.tau!r} (rtol {rtol:g}, {dyn.nodes} "
+            f"nodes) and {second.tau!r} (rtol {rtol / 100:g}, {finer.nodes} nodes) agree on "
+            f"only {digits} digits",
+            evaluations,
         )
-        total += sol.nfev
-        if sol.status == -1:
-            raise ConvergenceError(f"manifold flow at eps = {eps}: {sol.message}")
-        if sol.t_events[0].size:
-            return float(sol.t_events[0][0]), total
-        t0, state, horizon = sol.t[-1], sol.y[:, -1], horizon * 4
-    raise _NoEscape(f"the loss did not fall to {fraction:g} of its initial value by t = 1e15")
+    return EscapePoint(eps, second.tau, digits, Status.ESCAPED, second.message, evaluations)
 
 
-# -- scalar, float64 ----------------------------------------------------------------------
+def _failed_point(eps, run: EngineRun, evaluations: int | None = None) -> EscapePoint:
+    return EscapePoint(
+        eps,
+        None,
+        0,
+        run.status,
+        run.message,
+        run.evaluations if evaluations is None else evaluations,
+        run.loss_floor,
+    )
 
 
-def _scalar_functions(dyn: ReducedDynamics):
-    model = dyn.model
-    r = model.r
+def _choose_fraction(model, dyn, eps_values, fraction) -> tuple[float, list[str]]:
+    """The loss fraction to use: as given, or (``None``) ½ unless provably out of reach.
 
-    def point(y):
-        return [float(y) if v is None else float(v) for v in model.init]
+    When σ is one-signed the loss is bounded below by s²/4 on the manifold; if that bound
+    is attained (ReLU) and ½·𝓛(0) lies below it, escape is measured halfway between 𝓛(0)
+    and the bound instead (the singular terms of τ★ do not depend on the threshold).
+    """
+    if fraction is not None:
+        return float(fraction), []
+    bound = model.loss_lower_bound()
+    if bound is None or not bound.attained:
+        return DEFAULT_FRACTION, []
+    floor = float(bound.value)
+    losses = [dyn.loss([float(v) for v in model.initial_point(e)]) for e in eps_values]
+    worst = max(floor / loss for loss in losses)
+    if DEFAULT_FRACTION * min(losses) > floor:
+        return DEFAULT_FRACTION, []
+    chosen = math.ceil(100 * (1 + worst) / 2) / 100
+    return chosen, [
+        f"the loss cannot fall to {DEFAULT_FRACTION}·𝓛(0): {bound.reason}, so 𝓛 ≥ "
+        f"{floor:.6g} ≈ {worst:.4f}·𝓛(0), a floor the flow approaches; escape is measured "
+        f"at {chosen:g}·𝓛(0) instead (halfway to the floor; the singular terms of τ★ do not "
+        "depend on the threshold). Pass fraction explicitly to choose another."
+    ]
 
-    def P(y):
-        return dyn.loss(point(y))
 
-    def speed(y):  # dy/dt = -P'(y)/r
-        grad = dyn.gradient(point(y))
-        return -sum(grad[b] for b in model.bottleneck) / r
-
-    return P, speed
+# -- arbitrary precision: the bracket of the threshold ------------------------------------
 
 
 def _upper_limit(P, speed, eps, target, scale=1.1):
-    """Smallest geometric step past which P ≤ target, checking the flow keeps going."""
+    """Smallest geometric step past which P ≤ target, checking the flow keeps going.
+
+    A budget of 4000 steps (y up to 1.1**4000·ε).
+    """
     y = eps
     for _ in range(4000):
         if speed(y) <= 0:
@@ -197,27 +288,6 @@ def _upper_limit(P, speed, eps, target, scale=1.1):
             return y, nxt
         y = nxt
     raise _NoEscape("the loss does not reach its threshold for y up to 1e160")
-
-
-def _scalar_float(dyn, eps, fraction, rtol):
-    P, speed = _scalar_functions(dyn)
-    target = fraction * P(eps)
-    lo, hi = _upper_limit(P, speed, eps, target)
-    y_star = brentq(lambda y: P(y) - target, lo, hi, xtol=1e-300, rtol=1e-15)
-    count = [0]
-
-    def integrand(u):
-        count[0] += 1
-        y = math.exp(u)
-        return y / speed(y)
-
-    a, b = math.log(eps), math.log(y_star)
-    points = np.linspace(a, b, max(2, int(b - a) + 2))
-    tau = 0.0
-    for left, right in zip(points[:-1], points[1:], strict=True):
-        piece, _ = quad(integrand, left, right, epsabs=0.0, epsrel=rtol, limit=200)
-        tau += piece
-    return tau, count[0]
 
 
 # -- arbitrary precision ------------------------------------------------------------------
@@ -318,6 +388,15 @@ def _manifold_mp(dyn, eps, fraction, nodes):
 # -- public entry -------------------------------------------------------------------------
 
 
+def _check_number(name: str, value, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not low < number < high:
+        raise ValueError(f"{name} must be in ({low:g}, {high:g}), got {value!r}")
+    return number
+
+
 def escape_time(
     activation,
     depth: int | None = None,
@@ -328,10 +407,11 @@ def escape_time(
     system: str = "manifold",
     dps: int | None = None,
     teacher=1,
-    fraction: float = 0.5,
+    fraction: float | None = None,
     rtol: float = 1e-12,
     nodes: int | None = None,
-    on_failure: str = "raise",
+    budget: Budget | None = None,
+    throw: bool = True,
 ) -> EscapeResult:
     r"""Escape times :math:`\tau_\star(\varepsilon)` of the reduced dynamics.
 
@@ -349,15 +429,21 @@ def escape_time(
         Decimal digits (mpmath); float64 when omitted.
     teacher : number
         s.
-    fraction : float
-        Escape when the loss reaches ``fraction`` of its initial value.
+    fraction : float, optional
+        Escape when the loss reaches ``fraction`` of its initial value. Default ½, except
+        when ½·𝓛(0) is provably below a floor the flow approaches (one-signed σ such as
+        ReLU: 𝓛 ≥ s²/4 on the manifold); then halfway between 𝓛(0) and that floor, with a
+        note. An explicit fraction below a proven floor ends with status ``no_escape``.
     rtol : float
-        float64 tolerance (the check reruns at ``rtol/100``).
+        float64 tolerance (the check reruns at ``rtol/100`` with 16 more Gauss nodes).
     nodes : int, optional
         Gauss nodes for non-polynomial σ (default 48 in float64, ``1.3·dps + 12`` in mpmath;
-        the check adds 12).
-    on_failure : {"raise", "status"}
-        Raise :class:`ConvergenceError` (default), or return points with a status.
+        the check adds 16 or 12).
+    budget : Budget, optional
+        Work budget of each float64 integration (default :data:`REDUCED_BUDGET`).
+    throw : bool
+        Raise :class:`ConvergenceError` (carrying the status and the result) when a point
+        does not escape (default), or return the result with per-point statuses.
 
     Returns
     -------
@@ -365,12 +451,12 @@ def escape_time(
 
     Raises
     ------
-    ValueError
+    ValueError, TypeError
         For bad arguments.
     ConvergenceError
-        When the two computations agree on fewer than half the expected digits, the
-        integrator fails, or the loss never reaches its threshold (unless
-        ``on_failure="status"``).
+        With ``throw=True``, when a point ends without escaping: ``no_escape``,
+        ``not_converged``, ``non_finite`` or (:class:`BudgetExhaustedError`'s status)
+        ``budget_exhausted``; ``exc.status`` and ``exc.result`` say which and hold the rest.
 
     References
     ----------
@@ -379,63 +465,93 @@ def escape_time(
     Examples
     --------
     >>> result = escape_time("linear", 4, 16, "eps,eps,eps,eps", [0.1])
-    >>> round(float(result.points[0].tau), 6)
-    49.374201
+    >>> round(float(result.points[0].tau), 6), result.status.value
+    (49.374201, 'escaped')
+    >>> r = escape_time("sigmoid", 4, 16, "1,eps,eps,eps", [0.01], system="scalar", throw=False)
+    >>> r.status.value, r.points[0].loss_floor  # the balanced flow falls back to y = 0
+    ('no_escape', 0.5...)
     """
-    if system not in SYSTEMS:
-        raise ValueError(f"system must be one of {SYSTEMS}, got {system!r}")
-    if on_failure not in ("raise", "status"):
-        raise ValueError(f"on_failure must be 'raise' or 'status', got {on_failure!r}")
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    if dps is not None and (not isinstance(dps, int) or isinstance(dps, bool) or dps < 10):
-        raise ValueError(f"dps must be an int ≥ 10 (or None for float64), got {dps!r}")
+    if system not in REDUCED_SYSTEMS:
+        raise ValueError(f"system must be one of {REDUCED_SYSTEMS}, got {system!r}")
+    if not isinstance(throw, bool):
+        raise TypeError(f"throw must be True or False, got {throw!r}")
+    if fraction is not None:
+        fraction = _check_number("fraction", fraction, 0.0, 1.0)
+        if fraction < 1e-6:
+            raise ValueError(f"fraction must be at least 1e-6, got {fraction!r}")
+    rtol = _check_number("rtol", rtol, 0.0, 0.1)
+    if rtol < 1e-14:
+        raise ValueError(f"rtol must be at least 1e-14 in float64 (use dps), got {rtol!r}")
+    if dps is not None and (
+        not isinstance(dps, int) or isinstance(dps, bool) or not 10 <= dps <= _MAX_DPS
+    ):
+        raise ValueError(
+            f"dps must be an int from 10 to {_MAX_DPS} (or None for float64), got {dps!r}"
+        )
+    if nodes is not None and (
+        not isinstance(nodes, int) or isinstance(nodes, bool) or not 1 <= nodes <= _MAX_NODES
+    ):
+        raise ValueError(f"nodes must be an int from 1 to {_MAX_NODES}, got {nodes!r}")
     eps_list = list(eps) if isinstance(eps, (list, tuple, np.ndarray)) else [eps]
     if not eps_list:
         raise ValueError("give at least one value of eps")
+    if len(eps_list) > _MAX_POINTS:
+        raise ValueError(f"at most {_MAX_POINTS} values of eps per call, got {len(eps_list)}")
     for value in eps_list:
-        number = float(value)
-        if not 0 < number < 1:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"eps must be numbers in (0, 1), got {value!r}") from None
+        if not 1e-300 < number < 1:
             raise ValueError(f"eps must be in (0, 1), got {value!r}")
     model = build_model(activation, depth, width, init, teacher=teacher)
     dyn = ReducedDynamics(model, nodes=nodes or 48)
-    points = []
-    if system == "scalar" and dps is not None:
-        try:
-            points = _scalar_mp_points(dyn, eps_list, dps, fraction, nodes)
-        except (_NoEscape, ConvergenceError) as exc:
-            if on_failure == "raise":
-                raise ConvergenceError(str(exc)) from None
-            points = [EscapePoint(v, None, 0, status=str(exc)) for v in eps_list]
-        return EscapeResult(model, system, dps, fraction, tuple(points))
-    for value in eps_list:
-        try:
-            points.append(_one_point(dyn, value, system, dps, fraction, rtol, nodes))
-        except _NoEscape as exc:
-            if on_failure == "raise":
-                raise ConvergenceError(f"eps = {value}: {exc}") from None
-            points.append(EscapePoint(value, None, 0, status=str(exc)))
-        except ConvergenceError as exc:
-            if on_failure == "raise":
-                raise
-            points.append(EscapePoint(value, None, 0, status=str(exc)))
-    return EscapeResult(model, system, dps, fraction, tuple(points))
-
-
-def _one_point(dyn, value, system, dps, fraction, rtol, nodes) -> EscapePoint:
+    fraction, notes = _choose_fraction(model, dyn, [float(v) for v in eps_list], fraction)
     if dps is None:
-        eps = float(value)
-        solve = _manifold_float if system == "manifold" else _scalar_float
-        tau, count = solve(dyn, eps, fraction, rtol)
-        check, _ = solve(dyn, eps, fraction, max(rtol / 100, 3e-14))
-        digits = _agreeing_digits(tau, check, 15)
-        expected = int(-math.log10(rtol)) - 2
-        if digits < expected // 2:
-            raise ConvergenceError(
-                f"eps = {eps}: tau = {tau!r} and {check!r} at rtol {rtol:g} and {rtol / 100:g} "
-                f"agree on only {digits} digits; tighten rtol or use dps"
+        event, budget = EscapeEvent(fraction), budget or REDUCED_BUDGET
+        points = [_float_point(dyn, float(v), system, event, rtol, budget) for v in eps_list]
+    else:
+        points = _mp_points(model, dyn, eps_list, system, dps, fraction, nodes)
+    result = EscapeResult(
+        model, system, dps, fraction, tuple(points), tuple(notes), rtol, nodes or dyn.nodes
+    )
+    if throw and not result.status.ok:
+        failed = next(p for p in points if not p.status.ok)
+        raise ConvergenceError(
+            f"eps = {failed.eps}: {failed.message}", status=failed.status, result=result
+        )
+    return result
+
+
+_MAX_DPS = 200
+_MAX_NODES = 400
+_MAX_POINTS = 200
+_CHECK_EXTRA = 14
+
+
+def _mp_points(model, dyn, eps_list, system, dps, fraction, nodes) -> list[EscapePoint]:
+    bound = model.loss_lower_bound()
+    if bound is not None:
+        with mpmath.workdps(dps + 8):
+            losses = [dyn.evaluate_mp(model.initial_point(mpmath.mpf(str(v))))[0] for v in eps_list]
+        if fraction * min(float(v) for v in losses) < float(bound.value):
+            message = (
+                f"no escape: the loss cannot fall to {fraction:g}·𝓛(0): {bound.reason}, so "
+                f"𝓛 ≥ {float(bound.value):.6g} for every state; choose a larger fraction"
             )
-        return EscapePoint(eps, check, digits, evaluations=count)
+            floor = float(bound.value)
+            return [EscapePoint(v, None, 0, Status.NO_ESCAPE, message, 0, floor) for v in eps_list]
+    try:
+        if system == "scalar":
+            return _scalar_mp_points(dyn, eps_list, dps, fraction, nodes)
+        return [_manifold_mp_point(dyn, v, dps, fraction, nodes) for v in eps_list]
+    except _NoEscape as exc:
+        return [EscapePoint(v, None, 0, Status.NO_ESCAPE, f"no escape: {exc}") for v in eps_list]
+    except ConvergenceError as exc:
+        return [EscapePoint(v, None, 0, exc.status, str(exc)) for v in eps_list]
+
+
+def _manifold_mp_point(dyn, value, dps, fraction, nodes) -> EscapePoint:
     n1 = nodes or _default_nodes(dps)
     results = []
     for extra, n in ((8, n1), (_CHECK_EXTRA, n1 + 12)):
@@ -445,19 +561,21 @@ def _one_point(dyn, value, system, dps, fraction, rtol, nodes) -> EscapePoint:
     return _checked_point(value, results[0], results[1], dps)
 
 
-_CHECK_EXTRA = 14
-
-
 def _checked_point(value, first, second, dps) -> EscapePoint:
     with mpmath.workdps(dps + _CHECK_EXTRA):
         digits = _agreeing_digits(first, second, dps)
-    if digits < dps - 3:
-        raise ConvergenceError(
-            f"eps = {value}: evaluations at {dps + 8} and {dps + _CHECK_EXTRA} digits agree on "
-            f"only {digits} digits (asked for {dps}); raise nodes or dps"
-        )
     with mpmath.workdps(dps):
-        return EscapePoint(mpmath.mpf(str(value)), +second, digits)
+        eps = mpmath.mpf(str(value))
+        if digits < dps - 3:
+            return EscapePoint(
+                eps,
+                None,
+                digits,
+                Status.NOT_CONVERGED,
+                f"{Status.NOT_CONVERGED.message}: evaluations at {dps + 8} and "
+                f"{dps + _CHECK_EXTRA} digits agree on only {digits} digits (asked for {dps})",
+            )
+        return EscapePoint(eps, +second, digits, Status.ESCAPED, "escaped")
 
 
 def _default_nodes(dps: int) -> int:

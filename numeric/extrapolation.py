@@ -15,6 +15,7 @@ Errors are estimated from the change between the last two extrapolation orders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mpmath
@@ -62,7 +63,7 @@ def _richardson(values, ratio) -> tuple:
 
 def _basis(m: int, count: int):
     """Basis functions of ε in the order of importance as ε → 0."""
-    funcs = [lambda e, j=j: e ** (-j) for j in range(m, 0, -1)]
+    funcs: list[Callable] = [lambda e, j=j: e ** (-j) for j in range(m, 0, -1)]
     funcs += [lambda e: mpmath.log(1 / e), lambda e: mpmath.mpf(1)]
     j = 1
     while len(funcs) < count:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import mpmath
 import numpy as np
 import sympy as sp
-from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.classes.gate import admit_activation
 from saddle_escape.symbolic.outcomes import ExpressionError
 from saddle_escape.symbolic.parsing import X, parse_expression
+from saddle_escape.symbolic.taylor import phi as taylor_phi
 
 __all__ = [
     "CompiledActivation",
@@ -35,29 +37,6 @@ F = sp.Symbol("f", real=True)
 Y = sp.Symbol("y", real=True)
 
 
-def _substitute_parameters(expr: sp.Expr, parameters: Mapping[str, float] | None, label: str):
-    parameters = dict(parameters or {})
-    free = {s.name: s for s in expr.free_symbols if s not in (X, F, Y)}
-    unknown = sorted(set(parameters) - set(free))
-    if unknown:
-        raise ExpressionError(f"{label}: no parameter named {unknown[0]!r} (it has {sorted(free)})")
-    missing = sorted(set(free) - set(parameters))
-    if missing:
-        raise ExpressionError(
-            f"{label} has free parameter(s) {missing}; give numeric values "
-            f"(e.g. parameters={{{missing[0]!r}: 0.1}})"
-        )
-    values = {}
-    for name, value in parameters.items():
-        if isinstance(value, sp.Basic) and value.is_number and value.is_real:
-            values[free[name]] = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-            values[free[name]] = sp.Rational(str(value))  # the decimal as written
-        else:
-            raise ExpressionError(f"{label}: parameter {name} = {value!r} is not a real number")
-    return expr.xreplace(values)
-
-
 def compile_expressions(symbols, exprs, backend: str) -> Callable:
     """``lambdify`` a SymPy expression (or a list of them) for ``"numpy"`` or ``"mpmath"``.
 
@@ -66,13 +45,26 @@ def compile_expressions(symbols, exprs, backend: str) -> Callable:
     """
 
     def prepare(expr):
+        # Derivatives of kinks (Heaviside', sign', Abs'') are DiracDelta terms: zero
+        # everywhere but at the kink, where no quadrature node and no sample sits.
+        if expr.has(sp.DiracDelta):
+            expr = expr.replace(sp.DiracDelta, lambda *args: sp.Integer(0))
         if expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside):
             return expr.rewrite(sp.Piecewise)
         return expr
 
     exprs = [prepare(e) for e in exprs] if isinstance(exprs, (list, tuple)) else prepare(exprs)
-    modules = ["scipy", "numpy"] if backend == "numpy" else "mpmath"
+    modules = [{"select": _select}, "scipy", "numpy"] if backend == "numpy" else "mpmath"
     return sp.lambdify(symbols, exprs, modules=modules, cse=True)
+
+
+def _select(condlist, choicelist, default=np.nan):
+    """``numpy.select`` that accepts scalar conditions and choices (a Piecewise branch whose
+    condition is the constant ``True``, or whose value does not depend on the input)."""
+    arrays = np.broadcast_arrays(*condlist, *choicelist)
+    count = len(condlist)
+    conditions = [np.asarray(c, dtype=bool) for c in arrays[:count]]
+    return np.select(conditions, list(arrays[count:]), default)
 
 
 def _lambdify(expr: sp.Expr, symbols, backend: str) -> Callable:
@@ -153,19 +145,26 @@ def compile_activation(activation, *, parameters: Mapping[str, float] | None = N
     """
     if isinstance(activation, CompiledActivation):
         return activation
-    expr, name = resolve_activation(activation)
-    label = name or sp.sstr(expr)
-    expr = _substitute_parameters(expr, parameters, f"activation {label!r}")
+    # The one gate: refuses exactly what classify refuses, substitutes parameter values.
+    admitted = admit_activation(activation, parameters=parameters)
+    expr, name = admitted.sigma, admitted.name
     derivative = sp.diff(expr, X)
-    phi = X * derivative - expr
-    exprs = (expr, derivative, phi)
+    phi = taylor_phi(expr)
     return CompiledActivation(
         expression=expr,
         name=name,
         derivative=derivative,
         phi_expression=phi,
-        _numpy=tuple(_lambdify(e, [X], "numpy") for e in exprs),
-        _mpmath=tuple(_lambdify(e, [X], "mpmath") for e in exprs),
+        _numpy=(
+            _lambdify(expr, [X], "numpy"),
+            _lambdify(derivative, [X], "numpy"),
+            _lambdify(phi, [X], "numpy"),
+        ),
+        _mpmath=(
+            _lambdify(expr, [X], "mpmath"),
+            _lambdify(derivative, [X], "mpmath"),
+            _lambdify(phi, [X], "mpmath"),
+        ),
     )
 
 
@@ -194,11 +193,13 @@ class Loss:
     _mpmath: tuple[Callable, Callable] | None = field(default=None, repr=False, compare=False)
 
     def _elementwise(self, which: int, f, y):
+        # Only for elementwise losses (expression set), which carry both compiled pairs.
         if isinstance(f, np.ndarray) and f.dtype == object:
-            func = self._mpmath[which]
+            func = cast("tuple[Callable, Callable]", self._mpmath)[which]
             return np.vectorize(lambda a, b: mpmath.mpf(func(a, b)), otypes=[object])(f, y)
+        numpy_func = cast("tuple[Callable, Callable]", self._numpy)[which]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = self._numpy[which](np.asarray(f, float), np.asarray(y, float))
+            out = numpy_func(np.asarray(f, float), np.asarray(y, float))
         return np.broadcast_to(out, np.broadcast(f, y).shape).astype(float)
 
     def value(self, f, y):

@@ -13,6 +13,7 @@ object arrays of ``mpmath.mpf``; matrix products use Python arithmetic).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import SupportsFloat, cast
 
 import mpmath
 import numpy as np
@@ -202,7 +203,7 @@ class Backprop:
     post: tuple
     deltas: tuple
     per_sample_loss: np.ndarray
-    loss: object
+    loss: SupportsFloat  # float64, or mpf
     grad_weights: tuple
     grad_biases: tuple | None
 
@@ -258,7 +259,7 @@ def backprop(
         delta = activation.dsigma(pre[l - 1]) * (delta @ network.weights[l])
         deltas.append(delta)
     deltas.reverse()
-    weights = data.weights[:, None]
+    weights = cast(np.ndarray, data.weights)[:, None]  # set by Dataset.__post_init__
     grad_w = tuple((d * weights).T @ p for d, p in zip(deltas, post, strict=True))
     grad_b = None
     if network.biases is not None:

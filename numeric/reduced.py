@@ -13,7 +13,8 @@ import numpy as np
 import sympy as sp
 from saddle_escape.numeric.functions import compile_expressions
 from saddle_escape.numeric.gaussian import half_range_rule, half_range_rule_mp
-from saddle_escape.symbolic.reduction import G, ReducedModel
+from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.reduction import ReducedModel
 
 __all__ = ["ReducedDynamics", "to_mpf"]
 
@@ -59,39 +60,36 @@ class ReducedDynamics:
         n = len(Y)
         exact = model.loss_expression()
         self.exact = exact is not None
-        if self.exact:
+        self._root_width = float(sp.sqrt(model.width))
+        self._teacher = float(model.teacher)
+        self._teacher_expr = model.teacher
+        if exact is not None:
             grad = [sp.diff(exact, y) for y in Y]
             hess = [sp.diff(gr, y) for gr in grad for y in Y]
             exprs = [exact, *grad, *hess]
             self._np = _lambdify(Y, exprs, "numpy")
             self._mp = _lambdify(Y, exprs[: 1 + n], "mpmath")
-        else:
-            F = model.output()
-            dF = [sp.diff(F, y) for y in Y]
-            self._np_grad = _lambdify((*Y, G), [F, *dF], "numpy")
-            self._hessian_exprs = (F, dF)
-            self._np = None  # with second derivatives: compiled on first use
-            self._mp = _lambdify((*Y, G), [F, *dF], "mpmath")
-        # The balanced scalar reduction: F(y; g) and dF/dy with the other layers folded in.
-        y = sp.Symbol("y", positive=True)
-        scalar = model.output().xreplace(model.scalar_substitution(y))
-        self._scalar_exact = exact is not None
-        if self._scalar_exact:
+            y = sp.Symbol("y", positive=True)
             P = exact.xreplace(model.scalar_substitution(y))
             self._scalar_mp = _lambdify((y,), [P, sp.diff(P, y)], "mpmath")
         else:
-            self._scalar_mp = _lambdify((y, G), [scalar, sp.diff(scalar, y)], "mpmath")
-        self._teacher = float(model.teacher)
-        self._teacher_expr = model.teacher
+            # σ, σ', σ'' of one variable; F and its Y-derivatives follow layer by layer
+            # (the nested expression F(Y; g) is never compiled: for piecewise σ its size
+            # grows exponentially with the depth).
+            sigma = model.sigma
+            d1 = sp.diff(sigma, X)
+            self._sigma_np = _lambdify((X,), [sigma, d1, sp.diff(d1, X)], "numpy")
+            self._sigma_mp = _lambdify((X,), [sigma, d1], "mpmath")
 
     # -- float64 ----------------------------------------------------------------------
     def _nodes(self):
         g, w = half_range_rule(self.nodes)
         return np.concatenate([g, -g]), np.concatenate([w, w])
 
-    def _values(self, function, Y, g):
+    def _sigma_values(self, z, order):
         with np.errstate(over="ignore", invalid="ignore"):
-            return [np.broadcast_to(v, g.shape) for v in function(*Y, g)]
+            values = self._sigma_np(z)
+        return [np.broadcast_to(np.asarray(v, dtype=float), z.shape) for v in values[: order + 1]]
 
     def evaluate(self, Y, *, hessian: bool = True) -> tuple:
         """Loss, gradient and (unless ``hessian=False``: ``None``) Hessian at ``Y`` (float64)."""
@@ -102,13 +100,10 @@ class ReducedDynamics:
             hess = np.array(values[1 + n :]).reshape(n, n) if hessian else None
             return values[0], np.array(values[1 : 1 + n]), hess
         g, w = self._nodes()
-        if hessian and self._np is None:
-            F, dF = self._hessian_exprs
-            d2F = [sp.diff(d, y) for d in dF for y in self.model.Y]
-            self._np = _lambdify((*self.model.Y, G), [F, *dF, *d2F], "numpy")
-        values = self._values(self._np if hessian else self._np_grad, Y, g)
-        F = values[0]
-        dF = np.array(values[1 : 1 + n])
+        F, dF, d2F = _forward(
+            Y, g / self._root_width, self._root_width, self._sigma_values, 2 if hessian else 1
+        )
+        dF = np.array(dF)
         residual = F - self._teacher * g
         loss = 0.5 * (w * residual**2).sum()
         if not np.isfinite(loss):
@@ -116,7 +111,7 @@ class ReducedDynamics:
         grad = (dF * (w * residual)).sum(axis=1)
         hess = None
         if hessian:
-            d2F = np.array(values[1 + n :]).reshape(n, n, -1)
+            d2F = np.array([[np.broadcast_to(v, g.shape) for v in row] for row in d2F])
             hess = np.einsum("ip,jp,p->ij", dF, dF, w) + (d2F * (w * residual)).sum(axis=2)
         return float(loss), grad, hess
 
@@ -140,33 +135,65 @@ class ReducedDynamics:
         if rule is None:
             rule = half_range_rule_mp(nodes or self.nodes)
         s = to_mpf(self._teacher_expr)
+        root = mpmath.sqrt(to_mpf(self.model.width))
         loss = mpmath.mpf(0)
         grad = [mpmath.mpf(0)] * n
         for gi, wi in zip(*rule, strict=True):
             for g in (gi, -gi):
-                values = self._mp(*Y, g)
-                residual = values[0] - s * g
+                F, dF, _ = _forward(Y, g / root, root, self._sigma_values_mp, 1)
+                residual = F - s * g
                 loss += wi * residual**2 / 2
                 factor = wi * residual
-                grad = [acc + factor * d for acc, d in zip(grad, values[1:], strict=True)]
+                grad = [acc + factor * d for acc, d in zip(grad, dF, strict=True)]
         return loss, grad
+
+    def _sigma_values_mp(self, z, order):
+        return [mpmath.mpf(v) for v in self._sigma_mp(z)]
 
     def scalar_mp(self, y, *, rule) -> tuple:
         """``P(y)`` and ``P'(y)`` on the balanced scalar reduction (mpmath)."""
         y = to_mpf(y)
-        if self._scalar_exact:
+        if self.exact:
             P, dP = self._scalar_mp(y)
             return mpmath.mpf(P), mpmath.mpf(dP)
         s = to_mpf(self._teacher_expr)
+        root = mpmath.sqrt(to_mpf(self.model.width))
+        Y = [y if v is None else to_mpf(v) for v in self.model.init]
+        bottleneck = self.model.bottleneck
         P = dP = mpmath.mpf(0)
         for gi, wi in zip(*rule, strict=True):
             for g in (gi, -gi):
-                F, dF = self._scalar_mp(y, g)
+                F, dF, _ = _forward(Y, g / root, root, self._sigma_values_mp, 1)
                 residual = F - s * g
                 P += wi * residual**2 / 2
-                dP += wi * residual * dF
+                dP += wi * residual * sum(dF[b] for b in bottleneck)
         return P, dP
 
-    def scalar_point(self, y) -> list:
-        """``Y`` on the balanced scalar reduction at bottleneck value ``y``."""
-        return [y if v is None else v for v in self.model.init]
+
+def _forward(Y, a0, root, sigma_values, order):
+    r"""F, ∂F/∂Y_k and (``order`` 2) ∂²F/∂Y_j∂Y_k by the chain rule through the layers.
+
+    :math:`z_1 = Y_1 a_0`, :math:`z_l = Y_l\,\sigma(z_{l-1})`, :math:`F = \sqrt N z_L`;
+    works on numpy arrays of nodes and on mpmath numbers alike.
+    """
+    L = len(Y)
+    z = Y[0] * a0
+    dz = [a0] + [0] * (L - 1)
+    d2z = [[0] * L for _ in range(L)] if order >= 2 else None
+    for l in range(1, L):
+        values = sigma_values(z, order)
+        h, h1 = values[0], values[1]
+        new_dz = [Y[l] * h1 * dz[k] if k < l else 0 for k in range(L)]
+        new_dz[l] = h
+        if order >= 2:
+            h2 = values[2]
+            new_d2z = [[0] * L for _ in range(L)]
+            for j in range(l):
+                for k in range(j, l):
+                    value = Y[l] * (h2 * dz[j] * dz[k] + h1 * d2z[j][k])
+                    new_d2z[j][k] = new_d2z[k][j] = value
+                new_d2z[j][l] = new_d2z[l][j] = h1 * dz[j]
+            d2z = new_d2z
+        z, dz = Y[l] * h, new_dz
+    d2F = None if d2z is None else [[root * v for v in row] for row in d2z]
+    return root * z, [root * d for d in dz], d2F

@@ -18,15 +18,17 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from saddle_escape.numeric.engine import Budget, EscapeEvent, Tolerances, integrate_to_escape
 from saddle_escape.numeric.flow import flatten, unflatten
 from saddle_escape.numeric.functions import compile_activation, get_loss
 from saddle_escape.numeric.gaussian import half_range_rule
 from saddle_escape.numeric.identity import identity_sides, imbalances
 from saddle_escape.numeric.network import Dataset, Network, backprop
-from saddle_escape.symbolic.outcomes import ConvergenceError
-from scipy.integrate import solve_ivp
+from saddle_escape.numeric.systems import FullNetworkSystem
+from saddle_escape.symbolic.outcomes import Status
 
 __all__ = [
     "population_dataset",
@@ -118,7 +120,7 @@ def manifold_distance(network: Network) -> float:
 
 @dataclass(frozen=True)
 class FullEscape:
-    """Escape of the full network: τ★, the trajectory record, evaluation count."""
+    """Escape of the full network: τ★, the trajectory record, counters and a status."""
 
     tau: float | None
     times: np.ndarray
@@ -126,13 +128,15 @@ class FullEscape:
     norms: np.ndarray
     distance: np.ndarray
     evaluations: int
-    status: str
+    status: Status
+    message: str = ""
     imbalance: np.ndarray | None = None
     drift: np.ndarray | None = None
+    seconds: float = 0.0
 
     @property
     def escaped(self) -> bool:
-        return self.tau is not None
+        return self.status is Status.ESCAPED
 
 
 def full_escape_time(
@@ -144,65 +148,47 @@ def full_escape_time(
     fraction: float = 0.5,
     rtol: float = 1e-10,
     t_max: float = 1e9,
+    max_evaluations: int = 100_000,
     record: int = 200,
 ) -> FullEscape:
     r"""Integrate the full gradient flow until the loss reaches ``fraction``·𝓛(0).
 
-    Error-controlled (SciPy ``DOP853``) with a terminal event; the loss, layer norms and
-    the distance from the symmetric manifold are recorded on ``record`` points.
+    The one escape engine (:func:`~saddle_escape.numeric.engine.integrate_to_escape`) on
+    the ``"full"`` system: error-controlled ``DOP853`` with a terminal event, a budget of
+    ``max_evaluations`` gradients and the horizon ``t_max``; the loss, layer norms and the
+    distance from the symmetric manifold are recorded on ``record`` points.
+
+    Returns
+    -------
+    FullEscape
+        Its ``status`` says how the run ended (escaped, no escape, budget exhausted, …).
 
     Examples
     --------
     >>> net = manifold_network([0.2, 0.2, 0.2], 4)
     >>> run = full_escape_time(net, population_dataset(16), "linear", rtol=1e-8)
-    >>> run.status
+    >>> run.status.value
     'escaped'
     """
     act, loss_fn = compile_activation(activation), get_loss(loss)
-    evaluations = 0
-
-    def rhs(t, state):
-        nonlocal evaluations
-        evaluations += 1
-        out = backprop(unflatten(state, network), data, act, loss_fn)
-        grads = list(out.grad_weights) + list(out.grad_biases or ())
-        return -np.concatenate([g.ravel() for g in grads])
-
-    def current_loss(state):
-        return float(backprop(unflatten(state, network), data, act, loss_fn).loss)
-
-    start = flatten(network)
-    target = fraction * current_loss(start)
-
-    def event(t, state):
-        return current_loss(state) - target
-
-    event.terminal, event.direction = True, -1
+    system = FullNetworkSystem(network, data, act, loss_fn)
+    start = system.initial_state()
     scale = max(float(np.abs(start).max()), 1e-300)
-    t0, state, horizon = 0.0, start, 10.0
+    run = integrate_to_escape(
+        system,
+        event=EscapeEvent(fraction),
+        tolerances=Tolerances(rtol=rtol, atol=rtol * scale * 1e-3),
+        budget=Budget(max_evaluations=max_evaluations, t_max=t_max),
+        dense_output=True,
+    )
     times, states = [0.0], [start]
-    while t0 < t_max:
-        sol = solve_ivp(
-            rhs,
-            (t0, t0 + horizon),
-            state,
-            method="DOP853",
-            events=event,
-            rtol=rtol,
-            atol=rtol * scale * 1e-3,
-            dense_output=True,
-        )
-        if sol.status == -1:
-            raise ConvergenceError(f"full-network flow failed: {sol.message}")
-        end = sol.t_events[0][0] if sol.t_events[0].size else sol.t[-1]
-        grid = np.linspace(t0, end, record // 4 + 2)[1:]
+    for t0, t1, solution in run.segments:
+        grid = np.linspace(t0, t1, record // 4 + 2)[1:]
         times += list(grid)
-        states += [sol.sol(t) for t in grid]
-        if sol.t_events[0].size:
-            return _record(
-                network, data, act, loss_fn, times, states, float(end), evaluations, "escaped"
-            )
-        t0, state, horizon = sol.t[-1], sol.y[:, -1], horizon * 4
+        states += [solution(t) for t in grid]
+    if not run.segments and run.t_final > 0:
+        times.append(run.t_final)
+        states.append(run.state)
     return _record(
         network,
         data,
@@ -210,13 +196,17 @@ def full_escape_time(
         loss_fn,
         times,
         states,
-        None,
-        evaluations,
-        f"the loss did not reach {fraction:g}·𝓛(0) by t = {t_max:g}",
+        run.tau,
+        run.evaluations,
+        run.status,
+        run.message,
+        run.seconds,
     )
 
 
-def _record(template, data, act, loss_fn, times, states, tau, evaluations, status):
+def _record(
+    template, data, act, loss_fn, times, states, tau, evaluations, status, message, seconds=0.0
+):
     nets = [unflatten(s, template) for s in states]
     return FullEscape(
         tau=tau,
@@ -226,6 +216,8 @@ def _record(template, data, act, loss_fn, times, states, tau, evaluations, statu
         distance=np.array([manifold_distance(n) for n in nets]),
         evaluations=evaluations,
         status=status,
+        message=message,
+        seconds=seconds,
         imbalance=np.array([imbalances(n) for n in nets]),
         drift=np.array([[row[3] for row in identity_sides(n, data, act, loss_fn)] for n in nets]),
     )
@@ -251,7 +243,7 @@ def gradient_descent_escape(
     --------
     >>> net = manifold_network([0.2, 0.2, 0.2], 4)
     >>> run = gradient_descent_escape(net, population_dataset(16), "linear", step=0.05)
-    >>> run.status, run.evaluations, round(run.tau, 2)  # the flow's τ★ is 3.740
+    >>> run.status.value, run.evaluations, round(run.tau, 2)  # the flow's τ★ is 3.740
     ('escaped', 77, 3.8)
     """
     if not step > 0:
@@ -273,10 +265,14 @@ def gradient_descent_escape(
         if float(out.loss) <= target:
             states.append(flatten(net))
             times.append(k * step)
-            return _record(network, data, act, loss_fn, times, states, k * step, k + 1, "escaped")
+            message = f"escaped: 𝓛 ≤ {fraction:g}·𝓛(0) after {k} steps"
+            return _record(
+                network, data, act, loss_fn, times, states, k * step, k + 1, Status.ESCAPED, message
+            )
         weights = [w - step * g for w, g in zip(weights, out.grad_weights, strict=True)]
-        if biases is not None:
-            biases = [b - step * g for b, g in zip(biases, out.grad_biases, strict=True)]
+        if biases is not None:  # then the network has biases, and their gradients
+            grad_biases = cast(tuple, out.grad_biases)
+            biases = [b - step * g for b, g in zip(biases, grad_biases, strict=True)]
     return _record(
         network,
         data,
@@ -286,7 +282,8 @@ def gradient_descent_escape(
         states,
         None,
         max_steps,
-        f"no escape within {max_steps} steps",
+        Status.BUDGET_EXHAUSTED,
+        f"{Status.BUDGET_EXHAUSTED.message}: no escape within max_steps = {max_steps} steps",
     )
 
 
@@ -337,7 +334,7 @@ def _he_case(case) -> SweepRecord:
         samples,
         run.tau,
         run.evaluations,
-        run.status,
+        run.status.value,
     )
 
 
@@ -396,11 +393,10 @@ def slope_summary(records: list[SweepRecord]) -> dict:
         by_seed.setdefault(rec.seed, []).append(rec)
     slopes = []
     for recs in by_seed.values():
-        ok = [r for r in recs if r.tau is not None]
-        if len(ok) >= 2:
-            slopes.append(
-                np.polyfit(np.log([r.eps for r in ok]), np.log([r.tau for r in ok]), 1)[0]
-            )
+        eps_ok = [r.eps for r in recs if r.tau is not None]
+        tau_ok = [r.tau for r in recs if r.tau is not None]
+        if len(tau_ok) >= 2:
+            slopes.append(np.polyfit(np.log(eps_ok), np.log(tau_ok), 1)[0])
     eps_values = sorted({r.eps for r in records}, reverse=True)
     points = []
     for e in eps_values:

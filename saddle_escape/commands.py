@@ -14,9 +14,9 @@ import sympy as sp
 from saddle_escape.classes import REGISTRY, UniversalityClass, classify
 from saddle_escape.classes.universality import Classification
 from saddle_escape.numeric.escape import build_model, escape_time
-from saddle_escape.numeric.extrapolation import extrapolate
 from saddle_escape.numeric.functions import compile_activation
 from saddle_escape.numeric.identity import check_identity
+from saddle_escape.numeric.measured import DEFAULT_EPS, measure_asymptotics
 from saddle_escape.numeric.network import Dataset, example_targets, random_network
 from saddle_escape.numeric.simulate import he_sweep, local_executor, slope_summary
 from saddle_escape.symbolic.asymptotics import asymptotics
@@ -26,6 +26,7 @@ from saddle_escape.symbolic.imbalance import (
     statement,
     verify_identity,
 )
+from saddle_escape.symbolic.outcomes import Status
 from saddle_escape.tables import format_table
 
 __all__ = [
@@ -190,7 +191,20 @@ def registry_table(results: list[Classification]) -> tuple[list[dict], str]:
 
 def identity_command(args):
     if args.check:
+        if args.latex:
+            raise ValueError(
+                "--latex excludes --check: LaTeX is printed for the exact verification only; "
+                "drop --latex or --check"
+            )
         return identity_check_command(args)
+    check_options = ("activation", "loss", "dps", "seed", "samples")  # used by --check only
+    given = [f"--{name}" for name in check_options if getattr(args, name, None) is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --check: the exact "
+            "verification holds for every σ and loss; add --check for the numeric check, or "
+            "drop the option"
+        )
     start = time.perf_counter()
     result = verify_identity(args.widths, neuronwise=args.neuronwise, bias=args.bias)
     payload = result.to_dict()
@@ -218,24 +232,28 @@ def identity_command(args):
 
 def identity_check_command(args):
     widths = parse_widths(args.widths)
-    if args.samples < 1:
-        raise ValueError("--samples must be at least 1")
-    network = random_network(widths, seed=args.seed, bias=args.bias)
-    rng = np.random.default_rng(args.seed + 1)
-    inputs = rng.normal(size=(args.samples, widths[0]))
-    targets = example_targets(rng, args.samples, widths[-1], args.loss)
+    activation = "tanh" if args.activation is None else args.activation
+    loss = "squared" if args.loss is None else args.loss
+    seed = 0 if args.seed is None else args.seed
+    samples = 8 if args.samples is None else args.samples
+    if samples < 1:
+        raise ValueError(f"--samples must be at least 1, got {samples}")
+    network = random_network(widths, seed=seed, bias=args.bias)
+    rng = np.random.default_rng(seed + 1)
+    inputs = rng.normal(size=(samples, widths[0]))
+    targets = example_targets(rng, samples, widths[-1], loss)
     start = time.perf_counter()
     check = check_identity(
         network,
         Dataset(inputs, targets),
-        args.activation,
-        args.loss,
+        activation,
+        loss,
         dps=args.dps,
         neuronwise=args.neuronwise,
     )
     payload = check.to_dict()
-    payload["seed"] = args.seed
-    payload["samples"] = args.samples
+    payload["seed"] = seed
+    payload["samples"] = samples
     payload["seconds"] = time.perf_counter() - start
     digits = args.dps or 17
     headers = (
@@ -252,7 +270,7 @@ def identity_check_command(args):
         [
             statement(neuronwise=args.neuronwise, bias=args.bias),
             f"numeric check: σ = {check.activation}, loss = {check.loss}, widths "
-            f"{','.join(map(str, widths))}, P = {args.samples}, seed {args.seed}, "
+            f"{','.join(map(str, widths))}, P = {samples}, seed {seed}, "
             f"{payload['precision']}",
             format_table(headers, rows),
             f"max relative difference {check.max_relative_difference:.2e}",
@@ -332,49 +350,50 @@ def _normal_form_lines(asym) -> list[str]:
 def escape_command(args):
     model = _model(args)
     result = escape_time(
-        model, eps=_eps_list(args.eps), system=args.system, dps=args.dps, fraction=args.fraction
+        model,
+        eps=_eps_list(args.eps),
+        system=args.system,
+        dps=args.dps,
+        fraction=args.fraction,
+        throw=False,
     )
     payload = result.to_dict()
     rows = [[p["eps"], p["tau"], p["digits"], p["status"]] for p in payload["points"]]
-    text = "\n".join(
-        [
-            f"escape times, {args.system} system, σ = {model.label}, L = {model.depth}, "
-            f"N = {sp.sstr(model.width)}, init {','.join(payload['init'])}, "
-            f"{payload['precision']}, escape at {args.fraction:g}·𝓛(0)",
-            format_table(["eps", "tau", "digits", "status"], rows),
-        ]
-    )
-    return payload, text
-
-
-DEFAULT_ASYMPTOTIC_EPS = tuple(f"{v:.6g}" for v in np.geomspace(0.1, 1e-4, 12))
+    lines = [
+        f"escape times, {args.system} system, σ = {model.label}, L = {model.depth}, "
+        f"N = {sp.sstr(model.width)}, init {','.join(payload['init'])}, "
+        f"{payload['precision']}, escape at {result.fraction:g}·𝓛(0)",
+        format_table(["eps", "tau", "digits", "status"], rows),
+    ]
+    lines += [f"note: {n}" for n in result.notes]
+    lines += [f"eps = {p.eps}: {p.message}" for p in result.points if not p.status.ok]
+    return payload, "\n".join(lines), result.status
 
 
 def asymptotics_command(args):
-    model = _model(args)
-    asym = asymptotics(model)
-    payload = {**asym.to_dict()}
-    eps = _eps_list(args.eps) if args.eps else list(DEFAULT_ASYMPTOTIC_EPS)
-    payload["eps"], payload["tau"] = eps, None
-    payload["prefactor_numeric"] = payload["prefactor_error"] = None
-    lines = _normal_form_lines(asym)
-    if asym.regime != "none":
-        result = escape_time(model, eps=eps, system=args.system, on_failure="status")
-        taus = [p.tau for p in result.points]
-        payload["tau"] = [None if t is None else repr(float(t)) for t in taus]
-        if all(t is not None for t in taus) and len(taus) >= 4:
-            fit = extrapolate([float(e) for e in eps], [float(t) for t in taus])
-            payload["prefactor_numeric"] = fit.prefactor
-            payload["prefactor_error"] = fit.prefactor_error
-            payload["exponent_numeric"] = fit.exponent
-            payload["exponent_error"] = fit.exponent_error
-            lines.append(
-                f"from τ★ on {len(eps)} values of ε ({args.system} system): exponent "
-                f"{fit.exponent:.10g} ± {fit.exponent_error:.1e}, prefactor "
-                f"{fit.prefactor:.14g} ± {fit.prefactor_error:.1e}"
-                + (f" (normal form: {float(asym.prefactor):.14g})" if asym.prefactor else "")
+    eps = _eps_list(args.eps) if args.eps else list(DEFAULT_EPS)
+    measured = measure_asymptotics(_model(args), eps=eps, system=args.system, throw=False)
+    lines = _normal_form_lines(measured.theory)
+    fit = measured.fit
+    if fit is not None and measured.theory.regime == "power":
+        lines.append(
+            f"from τ★ on {len(eps)} values of ε ({args.system} system): exponent "
+            f"{fit.exponent:.10g} ± {fit.exponent_error:.1e}, prefactor "
+            f"{fit.prefactor:.14g} ± {fit.prefactor_error:.1e}"
+            + (
+                f" (normal form: {float(measured.theory.prefactor):.14g})"
+                if measured.theory.prefactor is not None
+                else ""
             )
-    return payload, "\n".join(lines)
+        )
+    elif fit is not None and fit.prefactor is not None:
+        lines.append(
+            f"from τ★ on {len(eps)} values of ε ({args.system} system): coefficient of "
+            f"ln(1/ε) {fit.prefactor:.12g} ± {fit.prefactor_error:.1e}"
+        )
+    lines += [f"note: {n}" for n in measured.notes]
+    status = measured.status if not measured.status.ok else Status.SUCCESS
+    return measured.to_dict(), "\n".join(lines), status
 
 
 #: The default network of the report's identity section.
@@ -544,6 +563,10 @@ def _progress(step: int, total: int, label: str) -> None:
 
 def report_command(args):
     figures = not args.no_figures
+    if figures:  # fail before minutes of work, not after
+        from saddle_escape.figures import check_output_dir
+
+        check_output_dir(args.out)
     total = 4 + (5 if figures else 0)
     _progress(0, total, "classes")
     classifications = registry_classifications()
@@ -584,7 +607,8 @@ def report_command(args):
 def _write_figures(out: str, total: int) -> dict:
     from saddle_escape.figures import FIGURES, draw
 
-    os.makedirs(out, exist_ok=True)
+    if not os.path.isdir(out):
+        os.mkdir(out)  # its parent exists (checked up front); nothing above it is created
     written, step = {}, 4
     for name in FIGURES:
         _progress(step, total, f"figure {name}")

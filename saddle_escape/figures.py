@@ -7,6 +7,7 @@ returns the data it plotted (a dict) so the report can quote the numbers.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,16 +31,96 @@ from saddle_escape.numeric.simulate import (  # noqa: E402
 )
 from saddle_escape.symbolic.asymptotics import asymptotics  # noqa: E402
 
-__all__ = ["FIGURES", "draw"]
+__all__ = ["FIGURES", "draw", "check_output_dir", "check_output_file"]
 
 _EPS = np.geomspace(0.1, 1e-3, 9)
 
 
 def _save(fig, paths) -> None:
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
+    """Write ``fig`` to each path; no directory is created (see :func:`check_output_file`)."""
+    try:
+        for path in paths:
+            fig.savefig(path, dpi=150, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+
+
+def _unwritable(path: Path, doing: str, exc: OSError) -> ValueError:
+    return ValueError(f"cannot write {str(path)!r}: {doing} failed ({exc.strerror or exc})")
+
+
+def check_output_file(path) -> Path:
+    """Check, before any work, that the file ``path`` can be written; create no directory.
+
+    An existing file is opened for appending (and left unchanged); a new one is created
+    and removed again.
+
+    Raises
+    ------
+    ValueError
+        When the directory of ``path`` does not exist, ``path`` is a directory, or the
+        file cannot be written (permissions, a read-only or virtual file system).
+
+    Examples
+    --------
+    >>> check_output_file("/nonexistent_dir/a.png")
+    Traceback (most recent call last):
+    ...
+    ValueError: cannot write '/nonexistent_dir/a.png': its directory ... does not exist; ...
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"cannot write {str(path)!r}: its directory {str(path.parent)!r} does not exist; "
+            "create it first"
+        )
+    if path.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: it is a directory; give a file name")
+    exists = path.exists()
+    try:
+        if exists:
+            with open(path, "ab"):
+                pass
+        else:
+            with open(path, "xb"):
+                pass
+            path.unlink()
+    except OSError as exc:
+        doing = "opening the existing file" if exists else "creating a file there"
+        raise _unwritable(path, doing, exc) from None
+    return path
+
+
+def check_output_dir(path) -> Path:
+    """Check, before any work, that files can be written in the directory ``path``.
+
+    The directory itself may be missing if its parent exists (the caller creates it with
+    ``os.mkdir``); nothing is created here.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is an existing file, its parent directory does not exist, or the
+        directory (or, for a new one, its parent) cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"output directory {str(path)!r} is an existing file; give a directory (it is "
+            "created if its parent directory exists)"
+        )
+    where = path if path.is_dir() else path.parent
+    if not where.is_dir():
+        raise ValueError(
+            f"cannot create the output directory {str(path)!r}: its parent {str(where)!r} "
+            "does not exist; create it first"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".saddle-escape-probe-"):
+            pass
+    except OSError as exc:
+        raise _unwritable(path, f"creating a file in {str(where)!r}", exc) from None
+    return path
 
 
 def scalar_reduction(path: list[Path]) -> dict:
@@ -218,10 +299,13 @@ FIGURES: dict[str, Callable[[list[Path]], dict]] = {
 def draw(name: str, path) -> dict:
     """Draw figure ``name`` to ``path`` (``.png`` or ``.svg``), or to each of a list of paths.
 
+    Every path is checked before the figure is computed; no directory is created.
+
     Raises
     ------
     ValueError
-        For an unknown name (the message lists the valid ones) or a bad extension.
+        For an unknown name (the message lists the valid ones), a bad extension, or a path
+        that cannot be written (its directory missing, no permission).
     """
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; valid: {', '.join(FIGURES)}")
@@ -229,5 +313,6 @@ def draw(name: str, path) -> dict:
     for p in paths:
         if p.suffix.lower() not in (".png", ".svg"):
             raise ValueError(f"figure path {str(p)!r} must end in .png or .svg")
+        check_output_file(p)
     result = FIGURES[name](paths)
     return {k: v for k, v in result.items() if not (isinstance(v, float) and math.isnan(v))}

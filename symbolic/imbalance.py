@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
@@ -393,7 +394,7 @@ def verify_identity(
 
     # Reverse mode: g[l] = ∂ℓ/∂z_l, each local derivative taken by SymPy.
     loss = LOSS(*zs[-1])
-    g = [None] * L
+    g = cast("list[sp.Matrix]", [None] * L)  # placeholders: every entry is set below
     g[L - 1] = sp.Matrix([sp.diff(loss, f) for f in zs[-1]])
     for l in range(L - 2, -1, -1):
         g[l] = sp.Matrix(
@@ -415,7 +416,8 @@ def verify_identity(
             for c in range(W.cols):
                 total += W[r, c] * g[l][r] * sp.diff(node, W[r, c])
             if bias:
-                total += bs[l][r] * g[l][r] * sp.diff(node, bs[l][r])
+                b = cast(sp.Matrix, bs[l])  # a column whenever bias is set
+                total += b[r] * g[l][r] * sp.diff(node, b[r])
         return total
 
     def column_term(l: int, column: int) -> sp.Expr:

@@ -5,18 +5,29 @@ must never see a user's string. Here the string is parsed by :func:`ast.parse`
 (which only builds a syntax tree, never runs anything) and an allow-list walker
 builds the SymPy expression itself: numbers, ``+ - * / **``, calls of the listed
 functions, the constants ``pi`` and ``E``, comparisons and boolean operators inside
-``Piecewise``. Every other identifier becomes a real parameter symbol. Anything
+``Piecewise`` conditions. Every other identifier becomes a real parameter symbol. Anything
 else is refused with an :class:`~saddle_escape.symbolic.outcomes.ExpressionError` that quotes
 the offending piece.
+
+Besides the syntax, two properties of the tree are checked (:func:`check_tree` applies the
+same checks to SymPy expressions built elsewhere):
+
+* every constant is finite and at most ``10**max_magnitude`` in absolute value, so that
+  SymPy and mpmath can evaluate, compare and print it (``exp(exp(exp(exp(10))))`` cannot
+  even be printed: SymPy's printer evaluates it to order the terms of a sum);
+* every ``Piecewise`` is defined everywhere: it ends with a default ``(value, True)``
+  branch, or its conditions provably cover the real line.
 """
 
 from __future__ import annotations
 
 import ast
 import decimal
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
 
@@ -27,6 +38,7 @@ __all__ = [
     "ParsedExpression",
     "parse_expression",
     "parse_activation",
+    "check_tree",
 ]
 
 #: The activation's variable. Users may write ``x`` or ``z``; both map here.
@@ -45,12 +57,17 @@ def _relu(u):
     return sp.Max(0, u)
 
 
+def _cbrt(u):
+    # The real cube root, odd in u: sign(u)*|u|**(1/3) (sympy.cbrt is the principal root).
+    return sp.real_root(u, 3)
+
+
 #: Callable names: name -> (builder, minimum arity, maximum arity or None).
 FUNCTIONS: Mapping[str, tuple[Callable[..., sp.Basic], int, int | None]] = {
     "exp": (sp.exp, 1, 1),
     "log": (sp.log, 1, 1),
     "sqrt": (sp.sqrt, 1, 1),
-    "cbrt": (sp.real_root, 1, 1),
+    "cbrt": (_cbrt, 1, 1),
     "sin": (sp.sin, 1, 1),
     "cos": (sp.cos, 1, 1),
     "tan": (sp.tan, 1, 1),
@@ -132,6 +149,15 @@ class ParseLimits:
     max_digits : int
         Digits of a numeric literal, and the largest decimal exponent of a float
         literal such as ``1e20``.
+    max_magnitude : int
+        Largest decimal exponent of the absolute value of any constant the expression
+        builds (``exp(1000)`` ≈ 10**434 passes; ``exp(exp(10))`` ≈ 10**9566 does not).
+        Each constant is then cheap to evaluate, even as the argument of another ``exp``.
+
+    Examples
+    --------
+    >>> ParseLimits(max_exponent=8).max_exponent
+    8
     """
 
     max_length: int = 2000
@@ -139,12 +165,95 @@ class ParseLimits:
     max_nodes: int = 600
     max_exponent: int = 64
     max_digits: int = 60
+    max_magnitude: int = 1000
 
     def __post_init__(self):
-        for name in ("max_length", "max_depth", "max_nodes", "max_exponent", "max_digits"):
+        for name in (
+            "max_length",
+            "max_depth",
+            "max_nodes",
+            "max_exponent",
+            "max_digits",
+            "max_magnitude",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"ParseLimits.{name} must be a positive int, got {value!r}")
+
+
+#: Errors SymPy/mpmath raise when a constant is too large to evaluate.
+_UNEVALUABLE = (ArithmeticError, MemoryError, ValueError, TypeError, RecursionError)
+#: Conditions whose union is decided exactly (as a set of reals) before a Piecewise without
+#: a default branch is accepted: this many comparisons, of polynomials of this degree.
+_COVERAGE_RELATIONS, _COVERAGE_DEGREE = 16, 4
+
+
+def _constant_problem(value: sp.Expr, limits: ParseLimits) -> str | None:
+    """Why the constant ``value`` is unusable (not finite, too large), or ``None``.
+
+    Called bottom-up, so every argument of ``value`` has already passed: evaluating
+    ``value`` itself is then cheap (an ``exp`` of at most ``10**max_magnitude``).
+    """
+    bound = limits.max_magnitude
+    if value.is_Rational:
+        return None if abs(value.p) <= 10**bound * value.q else f"larger than 10**{bound}"
+    if value.has(sp.nan, sp.zoo, sp.oo, sp.AccumBounds):
+        return "not finite"
+    try:
+        magnitude = abs(value.evalf(15))
+        if not isinstance(magnitude, sp.Float):
+            return None if magnitude.is_Rational else "not a finite number"
+        number = mpmath.mpf(magnitude._mpf_)
+    except _UNEVALUABLE:
+        return f"too large to evaluate (more than 10**{bound})"
+    if mpmath.isinf(number) or mpmath.isnan(number):
+        return "not finite"
+    if number and mpmath.mag(number) > bound * math.log2(10) + 1:
+        return f"larger than 10**{bound}"
+    return None
+
+
+def _coverage_problem(piecewise: sp.Piecewise) -> str | None:
+    """Why ``piecewise`` may be undefined somewhere (no condition holds), or ``None``."""
+    conditions = [condition for _, condition in piecewise.args]
+    if conditions[-1] == sp.true:
+        return None
+    default = "add a default branch (value, True) as the last pair"
+    union = sp.Or(*conditions)
+    if union == sp.true:
+        return None
+    symbols = union.free_symbols
+    relations = union.atoms(sp.core.relational.Relational)
+    simple = len(symbols) == 1 and len(relations) <= _COVERAGE_RELATIONS
+    if simple:
+        (symbol,) = symbols
+        for relation in relations:
+            difference = relation.lhs - relation.rhs
+            if not (
+                difference.is_polynomial(symbol)
+                and sp.degree(difference, symbol) <= _COVERAGE_DEGREE
+                and all(c.is_Rational for c in sp.Poly(difference, symbol).coeffs())
+            ):
+                simple = False
+                break
+    if not simple:
+        return f"the Piecewise has no default branch, so it may be undefined; {default}"
+    try:
+        covered = union.as_set()
+    except (NotImplementedError, TypeError, ValueError):  # pragma: no cover - polynomials
+        return f"the Piecewise has no default branch, so it may be undefined; {default}"
+    if covered == sp.S.Reals:
+        return None
+    missing = sp.S.Reals - covered
+    if missing.contains(0) == sp.true:
+        return (
+            f"the Piecewise is not defined at {symbol} = 0: no condition holds for {symbol} in "
+            f"{sp.sstr(missing)}; {default}"
+        )
+    return (
+        f"the Piecewise is not defined for {symbol} in {sp.sstr(missing)}: no condition "
+        f"holds there; {default}"
+    )
 
 
 @dataclass(frozen=True)
@@ -201,7 +310,29 @@ class _Builder:
         method = getattr(self, "_" + type(node).__name__, None)
         if method is None:
             raise self.refuse(node, f"{type(node).__name__} syntax is not allowed")
-        return method(node, depth + 1, boolean)
+        result = method(node, depth + 1, boolean)
+        if isinstance(result, sp.Expr) and not result.free_symbols:
+            problem = _constant_problem(result, self.limits)
+            if problem is not None:
+                raise self.refuse(node, f"the constant is {problem}")
+        return result
+
+    def condition(self, node: ast.AST, depth: int, what: str) -> sp.Basic:
+        """Build an operand of ``and``/``or``/``not``/``&``/``|``: it must be a condition."""
+        value = self.build(node, depth, boolean=True)
+        if not _is_condition(value):
+            raise self.refuse(
+                node, f"{what} combines conditions such as x > 0, and this is a number"
+            )
+        return value
+
+    def require_condition_context(self, node: ast.AST, boolean: bool, what: str) -> None:
+        if not boolean:
+            raise self.refuse(
+                node,
+                f"{what} is only allowed inside a Piecewise condition, e.g. "
+                "Piecewise((x, (x > 0) & (x < 1)), (0, True))",
+            )
 
     def _Expression(self, node, depth, boolean):
         return self.build(node.body, depth, boolean=boolean)
@@ -250,7 +381,8 @@ class _Builder:
 
     def _UnaryOp(self, node, depth, boolean):
         if isinstance(node.op, ast.Not):
-            return sp.Not(self.build(node.operand, depth, boolean=True))
+            self.require_condition_context(node, boolean, "'not'")
+            return sp.Not(self.condition(node.operand, depth, "'not'"))
         operand = self.build(node.operand, depth)
         if isinstance(node.op, ast.USub):
             return -operand
@@ -261,8 +393,10 @@ class _Builder:
     def _BinOp(self, node, depth, boolean):
         op = node.op
         if isinstance(op, (ast.BitAnd, ast.BitOr)):
-            left = self.build(node.left, depth, boolean=True)
-            right = self.build(node.right, depth, boolean=True)
+            what = "'&'" if isinstance(op, ast.BitAnd) else "'|'"
+            self.require_condition_context(node, boolean, what)
+            left = self.condition(node.left, depth, what)
+            right = self.condition(node.right, depth, what)
             return sp.And(left, right) if isinstance(op, ast.BitAnd) else sp.Or(left, right)
         if isinstance(op, ast.BitXor):
             raise self.refuse(node, "'^' is not a power here; write a**b")
@@ -310,7 +444,9 @@ class _Builder:
         return sp.And(*relations) if len(relations) > 1 else relations[0]
 
     def _BoolOp(self, node, depth, boolean):
-        values = [self.build(v, depth, boolean=True) for v in node.values]
+        what = "'and'" if isinstance(node.op, ast.And) else "'or'"
+        self.require_condition_context(node, boolean, what)
+        values = [self.condition(v, depth, what) for v in node.values]
         return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
 
     def _Call(self, node, depth, boolean):
@@ -349,9 +485,14 @@ class _Builder:
                 raise self.refuse(arg.elts[1], "a Piecewise condition must be a comparison or True")
             pairs.append((value, condition))
         try:
-            return sp.Piecewise(*pairs)
+            result = sp.Piecewise(*pairs)
         except (TypeError, ValueError) as exc:
             raise self.refuse(node, f"invalid Piecewise ({exc})") from None
+        if isinstance(result, sp.Piecewise):
+            problem = _coverage_problem(result)
+            if problem is not None:
+                raise self.refuse(node, problem)
+        return result
 
 
 def parse_expression(
@@ -464,3 +605,63 @@ def parse_activation(text: str, *, limits: ParseLimits | None = None) -> ParsedE
         )
     expr = parsed.expr.xreplace({sp.Symbol("z", real=True): X})
     return ParsedExpression(parsed.text, expr, (X,), parsed.parameters)
+
+
+def check_tree(expr: sp.Basic, *, label: str | None = None, limits: ParseLimits | None = None):
+    """Apply the parser's checks on constants and ``Piecewise`` to a ready SymPy tree.
+
+    For expressions that did not come from a string (a SymPy expression passed to the
+    API): every constant must be finite and at most ``10**limits.max_magnitude`` in
+    absolute value, and every ``Piecewise`` must be defined everywhere (a default
+    ``(value, True)`` branch, or conditions that provably cover the real line). The
+    tree is walked bottom-up, so no constant is evaluated before its arguments passed.
+
+    Parameters
+    ----------
+    expr : sympy.Basic
+    label : str, optional
+        Names the expression in messages (default: as SymPy prints it, unordered).
+    limits : ParseLimits, optional
+
+    Returns
+    -------
+    sympy.Basic
+        ``expr`` itself.
+
+    Raises
+    ------
+    ExpressionError
+        Naming the offending constant or ``Piecewise`` and the reason.
+
+    Examples
+    --------
+    >>> check_tree(X + sp.exp(1000) * X**2)
+    x**2*exp(1000) + x
+    >>> check_tree(X + sp.exp(sp.exp(sp.exp(10))) * X**2)
+    Traceback (most recent call last):
+    ...
+    saddle_escape.symbolic.outcomes.ExpressionError: expression 'x + x**2*exp(exp(exp(10)))': \
+the constant exp(exp(10)) is larger than 10**1000
+    """
+    limits = limits or ParseLimits()
+    if label is None:
+        label = sp.sstr(expr, order="none")
+
+    def visit(node: sp.Basic) -> None:
+        for arg in node.args:
+            visit(arg)
+        if isinstance(node, sp.Piecewise):
+            problem = _coverage_problem(node)
+            if problem is not None:
+                raise ExpressionError(f"expression {label!r}: {problem}")
+        elif isinstance(node, sp.Expr) and node.args and not node.free_symbols:
+            problem = _constant_problem(node, limits)
+            if problem is not None:
+                shown = sp.sstr(node, order="none")
+                raise ExpressionError(f"expression {label!r}: the constant {shown} is {problem}")
+
+    try:
+        visit(expr)
+    except RecursionError:
+        raise ExpressionError(f"expression {label!r} is nested too deeply") from None
+    return expr

@@ -23,23 +23,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
 from saddle_escape.symbolic.parsing import X, parse_expression
 
 __all__ = [
     "G",
-    "EPS",
     "ReducedModel",
     "reduced_model",
     "parse_init",
+    "parse_width",
+    "LossBound",
     "gaussian_moment",
     "gaussian_expectation",
 ]
 
-#: The scalar Gaussian input g = uᵀx and the small initial scale ε.
+#: The scalar Gaussian input g = uᵀx.
 G = sp.Symbol("g", real=True)
-EPS = sp.Symbol("epsilon", positive=True)
 #: The common value of the bottleneck layers in the scalar reduction.
 Y_SCALAR = sp.Symbol("y", positive=True)
 
@@ -118,6 +119,38 @@ def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
     if all(v is not None for v in out):
         raise ValueError(f"init {init!r} has no 'eps' layer: the bottleneck set is empty")
     return tuple(out)
+
+
+def _one_signed(sigma: sp.Expr) -> int | None:
+    """1 if σ ≥ 0 on the real line is proven, −1 if σ ≤ 0 is, else ``None``."""
+    candidates = [sigma]
+    if sigma.has(sp.Max, sp.Min, sp.Abs):
+        candidates.append(sigma.rewrite(sp.Piecewise))
+    for candidate in candidates:
+        if candidate.is_nonnegative:
+            return 1
+        if candidate.is_nonpositive:
+            return -1
+    return None
+
+
+@dataclass(frozen=True)
+class LossBound:
+    """A proven lower bound on the reduced loss.
+
+    Attributes
+    ----------
+    value : sympy.Expr
+        The bound (exact).
+    reason : str
+        Why it holds.
+    attained : bool
+        Whether the flow can reach it (so every level above it is reachable).
+    """
+
+    value: sp.Expr
+    reason: str
+    attained: bool
 
 
 @dataclass(frozen=True)
@@ -216,6 +249,49 @@ class ReducedModel:
         subs = self.scalar_substitution()
         return (sp.sqrt(N) * z).xreplace(subs), h, prefix.xreplace(subs)
 
+    def loss_lower_bound(self) -> LossBound | None:
+        r"""A lower bound on :math:`\mathcal L` over the whole manifold, when σ is one-signed.
+
+        On the manifold :math:`F = a\,\varphi(g)` with :math:`a = \sqrt N Y_L` and
+        :math:`\varphi = \sigma(z_{L-1}(g))`. If σ ≥ 0 (or ≤ 0) everywhere, then
+        :math:`\mathbb E[\varphi g]^2 \le \mathbb E[\varphi^2]\,\mathbb E[(g^\pm)^2]
+        = \mathbb E[\varphi^2]/2`, so
+        :math:`\min_a \tfrac12\mathbb E[(a\varphi - sg)^2] \ge s^2/4` for every Y.
+        The bound is attained when σ is a ReLU (:math:`\varphi = c\,g^+`).
+
+        Returns
+        -------
+        LossBound or None
+            ``None`` when SymPy cannot prove σ one-signed.
+
+        Examples
+        --------
+        >>> m = reduced_model(sp.Max(0, X), 4, 16, "1,eps,eps,eps")
+        >>> bound = m.loss_lower_bound()
+        >>> bound.value, bound.attained
+        (1/4, True)
+        >>> reduced_model(sp.tanh(X), 4, 16, "1,eps,eps,eps").loss_lower_bound() is None
+        True
+        """
+        sign = _one_signed(self.sigma)
+        if sign is None:
+            return None
+        t = sp.Symbol("t", positive=True)
+        right = sp.expand(self.sigma.xreplace({X: t}))
+        attained = (
+            sp.expand(self.sigma.xreplace({X: -t})) == 0
+            and right.is_polynomial(t)
+            and sp.degree(right, t) == 1
+            and right.coeff(t, 0) == 0
+        )
+        relation = "≥" if sign > 0 else "≤"
+        return LossBound(
+            self.teacher**2 / 4,
+            f"σ {relation} 0 everywhere, so on the manifold F = a·φ(g) with φ one-signed and "
+            "E[φg]² ≤ E[φ²]/2 (Cauchy–Schwarz on a half-line)",
+            bool(attained),
+        )
+
     def ode(self) -> tuple[sp.Expr, ...] | None:
         r"""Exact :math:`-\partial\mathcal L/\partial Y_l` for polynomial σ, else ``None``."""
         loss = self.loss_expression()
@@ -233,6 +309,38 @@ class ReducedModel:
             "bottleneck": [b + 1 for b in self.bottleneck],
             "r": self.r,
         }
+
+
+_MAX_WIDTH = 10**9
+
+
+def parse_width(width) -> sp.Expr:
+    """The width N: a positive whole number (not a float, not a bool) or a symbol name.
+
+    Examples
+    --------
+    >>> parse_width(16), parse_width("16"), parse_width("N")
+    (16, 16, N)
+    >>> parse_width(16.7)
+    Traceback (most recent call last):
+    ...
+    ValueError: width must be a positive whole number or a symbol name, got 16.7
+    """
+    if isinstance(width, sp.Basic) and (width.is_Integer or width.is_Symbol):
+        width = int(width) if width.is_Integer else width.name
+    if isinstance(width, str):
+        text = width.strip()
+        if text.isdigit():
+            width = int(text)
+        elif text.isidentifier() and text.isascii() and not text.startswith("_"):
+            return sp.Symbol(text, positive=True, integer=True)
+    is_whole = isinstance(width, (int, np.integer)) and not isinstance(width, (bool, np.bool_))
+    if not is_whole or not 1 <= int(width) <= _MAX_WIDTH:
+        raise ValueError(
+            f"width must be a positive whole number or a symbol name, got {width!r}"
+            + (f" (at most {_MAX_WIDTH})" if is_whole else "")
+        )
+    return sp.Integer(int(width))
 
 
 def reduced_model(
@@ -270,19 +378,7 @@ def reduced_model(
     """
     if not isinstance(depth, int) or isinstance(depth, bool) or not 2 <= depth <= _MAX_DEPTH:
         raise ValueError(f"depth must be an integer from 2 to {_MAX_DEPTH}, got {depth!r}")
-    if isinstance(width, str) and not width.strip().isdigit():
-        name = width.strip()
-        if not name.isidentifier():
-            raise ValueError(f"width {width!r} must be a positive integer or a symbol name")
-        N = sp.Symbol(name, positive=True, integer=True)
-    else:
-        try:
-            N = int(width)
-        except (TypeError, ValueError):
-            raise ValueError(f"width must be a positive integer, got {width!r}") from None
-        if N < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
-        N = sp.Integer(N)
+    N = parse_width(width)
     try:
         s = sp.Rational(str(teacher)) if isinstance(teacher, (int, float, str)) else teacher
     except (TypeError, ValueError):

@@ -9,6 +9,10 @@ Piecewise activations (``Piecewise``, ``Abs``, ``Max``, ``Min``, ``sign``,
 ``Heaviside``) are expanded on each side of 0: writing :math:`x = s\,t` with
 :math:`t > 0` small and :math:`s = \pm 1`, every branch is decided by the sign of
 the leading term of its condition, exactly.
+
+This module is the one place where φ_σ (:func:`phi`), its coefficients
+(:meth:`SideExpansion.phi_terms`) and "is σ piecewise?" (:func:`has_piecewise`,
+:data:`PIECEWISE_HEADS`) are defined; other modules call them.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ from sympy.functions.elementary.trigonometric import TrigonometricFunction
 
 __all__ = [
     "T",
+    "PIECEWISE_HEADS",
     "SideExpansion",
     "resolve_near_zero",
     "has_piecewise",
     "numerically_nonzero",
     "expand_side",
     "phi",
-    "phi_coefficients",
     "is_zero_number",
     "tidy",
 ]
@@ -37,7 +41,21 @@ __all__ = [
 #: Distance from the origin on one side, ``x = side * T``.
 T = sp.Symbol("t", positive=True)
 
-_PIECEWISE_HEADS = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside)
+#: The SymPy heads that make an expression piecewise (non-smooth at the switch points).
+PIECEWISE_HEADS = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.sign, sp.Heaviside)
+_PIECEWISE_HEADS = PIECEWISE_HEADS
+#: SymPy's failures when an expression has no expansion at a point (internal types).
+_NO_EXPANSION = (
+    sp.PoleError,
+    NotImplementedError,
+    ValueError,
+    TypeError,
+    ZeroDivisionError,
+    AttributeError,
+)
+_NOT_FINITE = (sp.nan, sp.zoo, sp.oo, sp.AccumBounds)
+#: What SymPy and mpmath raise when a number is too large to evaluate.
+_UNEVALUABLE = (ArithmeticError, MemoryError, ValueError, TypeError)
 
 
 def has_piecewise(expr: sp.Basic) -> bool:
@@ -48,7 +66,7 @@ def has_piecewise(expr: sp.Basic) -> bool:
     >>> has_piecewise(sp.Max(0, X)), has_piecewise(sp.tanh(X))
     (True, False)
     """
-    return expr.has(*_PIECEWISE_HEADS)
+    return expr.has(*PIECEWISE_HEADS)
 
 
 def phi(sigma: sp.Expr, variable: sp.Symbol = X) -> sp.Expr:
@@ -62,32 +80,6 @@ def phi(sigma: sp.Expr, variable: sp.Symbol = X) -> sp.Expr:
     return variable * sp.diff(sigma, variable) - sigma
 
 
-def phi_coefficients(sigma_coefficients):
-    r"""Map Taylor coefficients :math:`a_k` of σ to those of φ_σ, :math:`c_k = (k-1)a_k`.
-
-    Parameters
-    ----------
-    sigma_coefficients : mapping of power to coefficient
-        ``{k: a_k}``; powers may be fractional (Puiseux terms).
-
-    Returns
-    -------
-    dict
-        ``{k: c_k}`` without the zero entries produced by ``k = 1``.
-
-    Examples
-    --------
-    >>> phi_coefficients({0: sp.Rational(1, 2), 1: sp.Rational(1, 4), 3: -sp.Rational(1, 48)})
-    {0: -1/2, 3: -1/24}
-    """
-    out = {}
-    for k, a in sigma_coefficients.items():
-        c = sp.expand(((sp.Integer(k) if isinstance(k, int) else k) - 1) * a)
-        if c != 0:
-            out[k] = c
-    return out
-
-
 def is_zero_number(value: sp.Expr, *, dps: int = 60) -> bool | None:
     """Decide exactly whether a constant SymPy expression is zero.
 
@@ -95,6 +87,12 @@ def is_zero_number(value: sp.Expr, *, dps: int = 60) -> bool | None:
     numerical evaluation whose magnitude exceeds its error bound, zero by
     simplification. ``None`` means numerically zero to ``dps`` digits but not
     proven (the caller says so in a warning).
+
+    Raises
+    ------
+    ExpressionError
+        When ``value`` is too large to evaluate (SymPy or mpmath overflows), so that
+        nothing is decided silently.
 
     Examples
     --------
@@ -105,10 +103,16 @@ def is_zero_number(value: sp.Expr, *, dps: int = 60) -> bool | None:
     """
     if value == 0:
         return True
-    known = value.is_zero
-    if known is not None:
-        return bool(known)
-    approx = value.evalf(dps, chop=False)
+    try:
+        known = value.is_zero
+        if known is not None:
+            return bool(known)
+        approx = value.evalf(dps, chop=False)
+    except _UNEVALUABLE as exc:
+        raise ExpressionError(
+            f"cannot decide whether {sp.sstr(value, order='none')} is zero: it is too large "
+            f"to evaluate ({type(exc).__name__})"
+        ) from None
     if approx.is_number and approx != 0 and abs(approx) > sp.Float(10) ** (-(dps - 10)):
         return False
     candidate = sp.simplify(value.rewrite(sp.exp))
@@ -143,9 +147,16 @@ def _leading_sign(u: sp.Expr, what: str) -> int:
     """Sign of ``u(t)`` for small ``t > 0``: -1, 0 (``u`` vanishes identically) or 1."""
     if u == 0:
         return 0
-    if u.is_positive:
+    try:
+        positive, negative = u.is_positive, u.is_negative
+    except _UNEVALUABLE as exc:
+        raise ExpressionError(
+            f"cannot decide the sign of {sp.sstr(u, order='none')} in {what} near 0: it is "
+            f"too large to evaluate ({type(exc).__name__})"
+        ) from None
+    if positive:
         return 1
-    if u.is_negative:
+    if negative:
         return -1
     if not u.has(T):
         if u.is_number and is_zero_number(u):
@@ -153,12 +164,21 @@ def _leading_sign(u: sp.Expr, what: str) -> int:
         names = sorted(s.name for s in u.free_symbols)
         reason = f"it depends on parameters {names}; fix them" if names else "it is not real"
         raise ExpressionError(f"cannot decide the sign of {sp.sstr(u)} in {what} near 0: {reason}")
+    shown = sp.sstr(u)
     try:
         lead = u.as_leading_term(T)
     except TimeLimitError:
         raise
-    except (sp.PoleError, NotImplementedError, ValueError, TypeError) as exc:
-        raise ExpressionError(f"cannot expand {sp.sstr(u)} in {what} near 0 ({exc})") from None
+    except _NO_EXPANSION as exc:
+        raise ExpressionError(
+            f"cannot decide the sign of {shown} in {what} near 0: it has no leading term "
+            f"there (it oscillates, or is singular or flat; {exc})"
+        ) from None
+    if lead.has(*_NOT_FINITE):
+        raise ExpressionError(
+            f"cannot decide the sign of {shown} in {what} near 0: it has no limit there "
+            "(it oscillates or is singular), so no branch holds on a whole side of 0"
+        )
     if lead == 0 and sp.expand(u) == 0:
         return 0
     coefficient, rest = sp.factor_terms(lead).as_independent(T, as_Add=False)
@@ -256,7 +276,7 @@ def resolve_near_zero(sigma: sp.Expr, side: int, variable: sp.Symbol = X) -> sp.
     """
     if side not in (1, -1):
         raise ValueError(f"side must be 1 or -1, got {side!r}")
-    what = "the activation's " + ("right" if side > 0 else "left") + " side"
+    what = "the activation's " + ("right side (x = t" if side > 0 else "left side (x = -t") + ")"
     return _resolve(sigma.xreplace({variable: side * T}), what)
 
 
@@ -289,6 +309,27 @@ class SideExpansion:
         """Whether the expansion has only integer powers (a Taylor series)."""
         return not self.fractional
 
+    def phi_terms(self) -> tuple[tuple[sp.Rational, sp.Expr], ...]:
+        r"""The terms of :math:`\varphi_\sigma` on this side, ``(order, coefficient)`` pairs.
+
+        :math:`c_k = (k-1)\,a_k` for every power ``k`` (integer or fractional) except
+        ``k = 1``, where :math:`c_1 = 0` always; in increasing order, zeros not removed.
+        This is the one place where φ_σ's coefficients are computed from σ's.
+
+        Examples
+        --------
+        >>> expand_side(sp.Rational(1, 2) + 3*T + 5*T**2 - T**3, 1, 3, "cubic").phi_terms()
+        ((0, -1/2), (2, 5), (3, -2))
+        """
+        terms = [(sp.Integer(k), (k - 1) * a) for k, a in enumerate(self.coefficients) if k != 1]
+        terms += [(p, (p - 1) * a) for p, a in self.fractional]
+        return tuple(sorted(terms, key=lambda pair: pair[0]))
+
+
+def _in_x(term: sp.Expr, side: int) -> str:
+    """A term in ``t`` shown in ``x`` (``x = side * t``)."""
+    return sp.sstr(term.xreplace({T: side * X}))
+
 
 def expand_side(branch_t: sp.Expr, side: int, order: int, what: str) -> SideExpansion:
     """Expand a resolved branch (an expression in :data:`T`) to ``order`` in ``x``.
@@ -296,22 +337,29 @@ def expand_side(branch_t: sp.Expr, side: int, order: int, what: str) -> SideExpa
     Raises
     ------
     ExpressionError
-        When the branch is singular at 0 (negative powers, ``log``), or not real
-        on this side.
+        When the branch is singular at 0 (negative powers, ``log``), oscillates or has
+        an essential singularity there (``sin(1/x)``, ``exp(1/x)``), or is not real on
+        this side. Never SymPy's internal exception types.
 
     Examples
     --------
     >>> expand_side(sp.exp(T) - 1, 1, 3, "exp(x)-1").coefficients
     (0, 1, 1/2, 1/6)
+    >>> expand_side(sp.sin(1/T), 1, 3, "sin(1/x)")
+    Traceback (most recent call last):
+    ...
+    saddle_escape.symbolic.outcomes.ExpressionError: sin(1/x) has no expansion ... oscillates ...
     """
     side_name = "right" if side > 0 else "left"
     try:
-        series = sp.series(branch_t, T, 0, order + 1)
+        series = sp.expand(sp.series(branch_t, T, 0, order + 1).removeO())
     except TimeLimitError:
         raise
-    except (NotImplementedError, ValueError, TypeError, ZeroDivisionError, AttributeError) as exc:
-        raise ExpressionError(f"{what}: no expansion at 0 from the {side_name} ({exc})") from None
-    series = sp.expand(series.removeO())
+    except _NO_EXPANSION as exc:
+        raise ExpressionError(
+            f"{what} has no expansion in powers of x at 0 from the {side_name}: it is not "
+            f"analytic there (it oscillates or has an essential singularity; {exc})"
+        ) from None
     integer: dict[int, sp.Expr] = {}
     fractional: dict[sp.Rational, sp.Expr] = {}
     for term in sp.Add.make_args(series):
@@ -326,14 +374,23 @@ def expand_side(branch_t: sp.Expr, side: int, order: int, what: str) -> SideExpa
             power = rest.exp
         else:
             raise ExpressionError(
-                f"{what} is not expandable in powers of x at 0 from the {side_name}: "
-                f"its expansion contains {sp.sstr(rest.xreplace({T: side * X}))}"
+                f"{what} has no expansion in powers of x at 0 from the {side_name}: it is "
+                f"singular or not analytic there (its expansion contains "
+                f"{sp.sstr(rest.xreplace({T: side * X}))})"
             )
         if power < 0:
-            shown = sp.sstr(term.xreplace({T: side * X}))
-            raise ExpressionError(f"{what} is singular at 0 from the {side_name} (term {shown})")
-        if coefficient.has(sp.I, sp.zoo, sp.nan, sp.oo):
-            raise ExpressionError(f"{what} is not real (or not finite) just {side_name} of 0")
+            raise ExpressionError(
+                f"{what} is singular at 0 from the {side_name} (term {_in_x(term, side)})"
+            )
+        if coefficient.has(*_NOT_FINITE):
+            raise ExpressionError(
+                f"{what} is not finite just {side_name} of 0 (term {_in_x(term, side)})"
+            )
+        if coefficient.has(sp.I) or coefficient.is_extended_real is False:
+            why = "" if power.is_Integer else ": a fractional power of x, so not analytic at 0"
+            raise ExpressionError(
+                f"{what} is not real just {side_name} of 0 (term {_in_x(term, side)}{why})"
+            )
         if power.is_Integer:
             integer[int(power)] = integer.get(int(power), 0) + coefficient * side ** int(power)
         elif power <= order:
@@ -367,7 +424,10 @@ def numerically_nonzero(function_t: sp.Expr, *, dps: int = 40) -> bool:
         return True  # parameter-dependent: not identically zero as written
     threshold = sp.Float(10, dps) ** (-(dps - 8))
     for point in (sp.Rational(1, 2), sp.Rational(3, 10), sp.Rational(1, 5), sp.Rational(1, 8)):
-        value = function_t.evalf(dps, subs={T: point})
+        try:
+            value = function_t.evalf(dps, subs={T: point})
+        except _UNEVALUABLE:
+            return True  # too large to evaluate: not zero as far as can be told
         if not value.is_number or abs(value) > threshold:
             return True
     return False

@@ -1,6 +1,9 @@
 import pytest
 import sympy as sp
 from saddle_escape.classes import REGISTRY, activation_names, classify, get_activation, lookup
+from saddle_escape.classes.registry import resolve_activation, suggest
+from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.parsing import X, parse_activation
 
 from tests.problems import REGISTRY_EXPECTED
 
@@ -33,6 +36,24 @@ def test_registry_class_q_and_coefficients_are_exact(name):
         ("swish", "silu"),
         ("Leaky-ReLU", "leaky_relu"),
         ("SQUARE", "quadratic"),
+        # PyTorch's class names (issue 14.15): "LeakyReLU" said "does not depend on x".
+        ("LeakyReLU", "leaky_relu"),
+        ("GELU", "gelu"),
+        ("SiLU", "silu"),
+        ("ReLU", "relu"),
+        ("Tanh", "tanh"),
+        ("Sigmoid", "sigmoid"),
+        ("Softplus", "softplus"),
+        ("ELU", "elu"),
+        ("SELU", "selu"),
+        ("CELU", "celu"),
+        ("Mish", "mish"),
+        ("Hardswish", "hardswish"),
+        ("Hardtanh", "hardtanh"),
+        ("Hardsigmoid", "hardsigmoid"),
+        ("Softsign", "softsign"),
+        ("Tanhshrink", "tanhshrink"),
+        ("LogSigmoid", "logsigmoid"),
     ],
 )
 def test_aliases(alias, name):
@@ -45,8 +66,46 @@ def test_unknown_name_lists_the_valid_ones():
         get_activation("nope")
 
 
+@pytest.mark.parametrize(
+    "typo, name",
+    [
+        ("leaky_rleu", "leaky_relu"),
+        ("LeakyRelu6", "leaky_relu"),
+        ("gleu", "gelu"),
+        ("Tahn", "tanh"),
+    ],
+)
+def test_unknown_identifier_suggests_the_closest_name(typo, name):
+    # An identifier that is no registry name used to be "a constant parameter".
+    message = f"unknown activation {typo!r}; did you mean {name}?"
+    for call in (classify, get_activation, resolve_activation):
+        with pytest.raises(ExpressionError) as info:
+            call(typo)
+        assert str(info.value) == message
+    assert suggest(typo) == name
+
+
+def test_identifiers_that_are_variables_or_constants_are_not_names():
+    assert resolve_activation("x") == (X, None)
+    with pytest.raises(ExpressionError, match="does not depend on x"):
+        classify("pi")
+    with pytest.raises(ExpressionError, match="must be called"):
+        classify("exp")
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["tanh"]])
+def test_lookup_of_a_non_string_is_a_type_error_naming_the_argument(bad):
+    # Issue 14.21: AttributeError 'NoneType' object has no attribute 'strip'.
+    for call in (get_activation, lookup, suggest):
+        with pytest.raises(TypeError, match="name must be a str"):
+            call(bad)
+
+
 def test_every_entry_has_a_reference_and_parses():
     for name in activation_names():
         entry = REGISTRY[name]
         assert entry.reference
         assert entry.to_dict()["expression"] == entry.expression
+        parsed = parse_activation(entry.expression)  # the safe parser, no parameters left
+        assert parsed.parameters == () and X in parsed.expr.free_symbols
+        assert resolve_activation(name) == (parsed.expr, name)

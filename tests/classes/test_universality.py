@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import sympy as sp
 from hypothesis import example, given
@@ -78,6 +80,93 @@ def test_fractional_power_is_non_analytic():
     assert any("fractional power" in w for w in result.warnings)
 
 
+def test_cbrt_is_non_analytic_with_infinite_slope():
+    # Issue 14.1: cbrt(x) was the identity (class A).
+    result = classify("cbrt(x)")
+    assert result.class_ is None and result.smoothness == "non-analytic"
+    assert result.alpha == sp.oo
+    assert any("fractional power" in w for w in result.warnings)
+    assert not any("alpha = σ'(0) = 0" in w for w in result.warnings)
+    assert not any("does not exist" in w for w in result.warnings)
+    assert classify("cbrt(8)*x + x**2").expression == "x**2 + 2*x"
+
+
+def test_coefficient_that_never_vanishes_gives_no_condition_and_no_warning():
+    # Issue 14.6: exp(a) ≠ 0 for every real a.
+    a_ = sp.Symbol("a", real=True)
+    result = classify("x + exp(a)*x**2")
+    assert (result.class_, result.q, result.leading_coefficient) == (
+        UniversalityClass.C,
+        2,
+        sp.exp(a_),
+    )
+    assert result.conditions == () and result.warnings == ()
+    assert classify("x + (a**2 + 1)*x**3").warnings == ()
+    b_ = sp.Symbol("b", real=True)
+    cascade = [(b.condition, b.class_) for b in classify("x + b + exp(a)*x**2").conditions]
+    assert cascade == [(sp.Ne(b_, 0), UniversalityClass.D), (sp.Eq(b_, 0), UniversalityClass.C)]
+
+
+def test_parameter_with_fractional_leading_term_serialises():
+    # Issue 14.14: AttributeError in to_dict (a condition with no class).
+    result = classify("x + a*Abs(x)**(5/2)")
+    assert result.class_ is None
+    d = result.to_dict()
+    assert [b["class"] for b in d["conditions"]] == [None, "A"]
+    json.dumps(d, allow_nan=False)
+
+
+def test_flat_term_is_the_documented_verdict_not_an_error():
+    result = classify("x + exp(-1/x**2)")
+    assert result.class_ is None and result.smoothness == "non-analytic"
+
+
+def test_sympy_input_is_checked_like_a_string():
+    with pytest.raises(ExpressionError, match="not defined at x = 0"):
+        classify(sp.Piecewise((X, X > 0), (X**2, X < 0)))
+    with pytest.raises(ExpressionError, match="larger than"):
+        classify(X + sp.exp(sp.exp(9)) * X**2)
+
+
+@pytest.mark.parametrize("text", ["exp(exp(exp(exp(10))))*x**2 + x", "exp(exp(9))*x"])
+def test_huge_constants_are_refused_at_once(text):
+    # Issue 14.17: "int too large to convert to float" from SymPy's printer.
+    with pytest.raises(ExpressionError, match="larger than 10"):
+        classify(text, time_limit_seconds=None)
+
+
+def test_large_constants_classify_exactly():
+    assert classify("1e60*x").alpha == sp.Integer(10) ** 60
+    assert classify("1e60*x").to_dict()["alpha_value"] == 1e60
+    sixty = "1" * 60
+    assert classify(f"{sixty}*x + x**2").alpha == sp.Integer(sixty)
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("x + exp(1000)*x**2", "leading_coefficient_value"),
+        ("1e60*1e60*1e60*1e60*1e60*1e60*x", "alpha_value"),
+        ("exp(-1000) + x", "sigma0_value"),
+    ],
+)
+def test_values_beyond_float64_are_null_and_json_is_strict(text, key):
+    # Issue 14.17/14.8: Infinity/NaN tokens in --json output.
+    d = classify(text).to_dict()
+    if key == "sigma0_value":
+        assert d[key] == 0.0  # underflows to zero: still a float64
+    else:
+        assert d[key] is None
+    json.dumps(d, allow_nan=False)
+
+
+@pytest.mark.parametrize("bad", [None, 3, 2.5, ["tanh"], b"tanh"])
+def test_non_activation_arguments_name_the_argument(bad):
+    # Issue 14.21.
+    with pytest.raises(ExpressionError, match="activation must be a registry name"):
+        classify(bad)
+
+
 def test_high_degree_polynomial_is_found_beyond_the_default_search():
     result = classify("x + x**40")
     assert (result.class_, result.q, result.leading_coefficient) == (UniversalityClass.C, 40, 39)
@@ -94,8 +183,29 @@ def test_high_degree_polynomial_is_found_beyond_the_default_search():
         ("Heaviside(x)", "discontinuous"),
         ("Piecewise((x + 1, Eq(x, 0)), (x, True))", "discontinuous"),
         ("Piecewise((1, x > 0), (0, True))", "discontinuous"),
-        ("foo", "does not depend on x"),
+        ("foo", "unknown activation 'foo'"),
         ("3", "does not depend on x"),
+        ("pi", "does not depend on x"),
+        ("0", "does not depend on x"),
+        # Issue 14.6: σ(0) undefined, σ ≡ 0 near 0, booleans outside conditions.
+        ("Piecewise((x, x > 0), (x**2, x < 0))", "not defined at x = 0"),
+        ("Piecewise((x, (x > 0) & (x < 0)), (0, True))", "constant near 0"),
+        ("Piecewise((0, x < 1), (x - 1, True))", "constant near 0"),
+        ("sin(x)**2 + cos(x)**2", "constant near 0"),
+        ("x and 1", "only allowed inside a Piecewise condition"),
+        ("x or x", "only allowed inside a Piecewise condition"),
+        # Issue 14.14: SymPy's PoleError must not escape.
+        ("sin(1/x)", "not analytic"),
+        ("x*sin(1/x)", "not analytic"),
+        ("exp(1/x)", "singular or not analytic"),
+        ("x*exp(-1/x)", "singular or not analytic"),
+        ("csc(x)", "singular"),
+        ("coth(x)", "singular"),
+        # Issue 14.16: no default branch; a condition with no limit at 0.
+        ("Piecewise((x, x > 0))", "add a default branch"),
+        ("Piecewise((x, sin(1/x) > 0), (0, True))", "no limit there"),
+        ("x**(1/1000)", "not analytic at 0"),
+        ("x + sqrt(-1)", "not real"),
         ("Max(a*x, x)", "depends on parameters"),
     ],
 )

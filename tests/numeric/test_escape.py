@@ -3,11 +3,12 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from saddle_escape.numeric.engine import Budget
 from saddle_escape.numeric.escape import build_model, escape_time
 from saddle_escape.numeric.extrapolation import extrapolate
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.symbolic.asymptotics import asymptotics
-from saddle_escape.symbolic.outcomes import ConvergenceError
+from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 
 from tests.problems import linear_escape_time
 
@@ -112,12 +113,54 @@ def test_resonant_log_term_confirmed_numerically():
     assert (3 / 32) * math.log(2) > 0.06
 
 
-def test_no_escape_raises_or_returns_a_status():
+def test_no_escape_is_a_status_with_the_loss_floor():
     args = ("sigmoid", 4, 16, "1,eps,eps,eps")
-    with pytest.raises(ConvergenceError, match="stops"):
+    with pytest.raises(ConvergenceError, match="stationary point") as caught:
         escape_time(*args, [0.05], system="scalar")
-    point = escape_time(*args, [0.05], system="scalar", on_failure="status").points[0]
-    assert point.tau is None and "stops" in point.status
+    assert caught.value.status is Status.NO_ESCAPE and caught.value.status.exit_code == 3
+    result = escape_time(*args, [0.05], system="scalar", throw=False)
+    point = result.points[0]
+    assert result.status is Status.NO_ESCAPE and point.tau is None
+    # The balanced flow falls back to y = 0, where F = 0 and 𝓛 = s²/2 = 1/2 exactly.
+    assert point.loss_floor == pytest.approx(0.5, rel=1e-9)
+    assert 0 < point.evaluations < 20_000
+
+
+def test_a_threshold_below_a_proven_floor_is_refused_at_once():
+    # ReLU ≥ 0: on the manifold 𝓛 ≥ s²/4 for every Y; ½·𝓛(0) lies below it.
+    result = escape_time("relu", 4, 16, "1,eps,eps,eps", [0.1], fraction=0.5, throw=False)
+    point = result.points[0]
+    assert point.status is Status.NO_ESCAPE and point.evaluations == 1
+    assert point.loss_floor == 0.25
+    assert "cannot fall" in point.message
+
+
+def test_relu_escapes_at_a_reachable_default_threshold():
+    result = escape_time("relu", 4, 16, "1,eps,eps,eps", [0.1, 0.01])
+    assert result.status is Status.ESCAPED and 0.5 < result.fraction < 1
+    assert any("cannot fall" in note for note in result.notes)
+    assert all(p.digits >= 10 for p in result.points)
+    # r = 3: τ★ ∝ 1/ε, so a tenfold smaller ε takes about ten times longer.
+    ratio = float(result.points[1].tau) / float(result.points[0].tau)
+    assert 9 < ratio < 13
+
+
+def test_budget_exhausted_is_a_status_with_exit_code_4():
+    result = escape_time(*LINEAR, [0.01], budget=Budget(max_evaluations=200), throw=False)
+    point = result.points[0]
+    assert point.status is Status.BUDGET_EXHAUSTED and point.status.exit_code == 4
+    assert 200 <= point.evaluations <= 201
+
+
+def test_quadrature_error_is_visible_in_the_digits():
+    # One Gauss node is far too few for tanh: the check run uses 17 and must disagree.
+    coarse = escape_time("tanh", 4, 16, "1,eps,eps,eps", [0.1], nodes=1, throw=False).points[0]
+    truth = escape_time("tanh", 4, 16, "1,eps,eps,eps", [0.1]).points[0]
+    if coarse.status.ok:
+        error = abs(coarse.tau - truth.tau) / truth.tau
+        assert error < 10.0 ** (1 - coarse.digits)
+    else:
+        assert coarse.status is Status.NOT_CONVERGED
 
 
 def test_result_contract_and_digits():
@@ -135,10 +178,13 @@ def test_result_contract_and_digits():
         ({"eps": [1.5]}, "eps"),
         ({"dps": 3}, "dps"),
         ({"fraction": 1.0}, "fraction"),
-        ({"on_failure": "ignore"}, "on_failure"),
+        ({"fraction": "0.5"}, "fraction"),
+        ({"throw": "no"}, "throw"),
+        ({"rtol": 0}, "rtol"),
+        ({"nodes": 0}, "nodes"),
     ],
 )
 def test_bad_arguments(kwargs, message):
     args = {"eps": [0.1], **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         escape_time(*LINEAR, **args)

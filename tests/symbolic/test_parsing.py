@@ -9,6 +9,7 @@ from saddle_escape.symbolic.parsing import (
     FUNCTIONS,
     ParseLimits,
     X,
+    check_tree,
     parse_activation,
     parse_expression,
 )
@@ -47,6 +48,112 @@ a = sp.Symbol("a", real=True)
 )
 def test_parses_to_the_expected_tree(text, expected):
     assert parse_activation(text).expr == expected
+
+
+def test_cbrt_is_the_real_cube_root_not_the_identity():
+    # Issue 14.1: cbrt parsed as sympy.real_root(u) without the order, i.e. u itself.
+    assert parse_activation("cbrt(8)*x + x**2").expr == 2 * X + X**2
+    assert parse_activation("cbrt(-8)*x").expr == -2 * X
+    cube_root = parse_activation("cbrt(x)").expr
+    assert cube_root != X
+    assert cube_root.xreplace({X: sp.Integer(-27)}) == -3
+
+
+@pytest.mark.parametrize(
+    "text, operator",
+    [
+        ("x and 1", "'and'"),
+        ("x or x", "'or'"),
+        ("not x", "'not'"),
+        ("x & 1", "'&'"),
+        ("x | x", "'|'"),
+        ("(x > 0) and (x < 1)", "'and'"),
+        ("Piecewise((x and 1, True))", "'and'"),
+        ("exp(x or 1)", "'or'"),
+    ],
+)
+def test_boolean_operators_are_refused_outside_conditions(text, operator):
+    # Issue 14.6: "x and 1" / "x or x" parsed as x.
+    with pytest.raises(ExpressionError, match=f"{operator} is only allowed inside a Piecewise"):
+        parse_activation(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Piecewise((x, x and 1), (0, True))",
+        "Piecewise((x, (x > 0) | 2), (0, True))",
+        "Piecewise((x, not 1), (0, True))",
+    ],
+)
+def test_boolean_operators_combine_conditions_not_numbers(text):
+    with pytest.raises(ExpressionError, match="combines conditions"):
+        parse_activation(text)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (
+            "Piecewise((x, x > 0), (x**2, x < 0))",
+            r"not defined at x = 0: no condition holds for x in \{0\}",
+        ),
+        ("Piecewise((x, x > 0))", "not defined at x = 0"),
+        ("Piecewise((x, x > -1))", r"not defined for x in Interval\(-oo, -1\)"),
+        ("Piecewise((x, sin(x) > 0), (2*x, cos(x) > 0))", "no default branch"),
+        ("Piecewise((x, x > a), (0, x < a))", "no default branch"),
+    ],
+)
+def test_piecewise_must_be_defined_everywhere(text, reason):
+    # Issues 14.6 and 14.16: σ(0) undefined, or SymPy's NotImplementedError later on.
+    with pytest.raises(ExpressionError, match=reason) as info:
+        parse_activation(text)
+    assert "add a default branch (value, True)" in str(info.value)
+
+
+def test_piecewise_whose_conditions_cover_the_line_is_accepted():
+    parsed = parse_activation("Piecewise((x, x > 0), (x**2, x <= 0))").expr
+    assert parsed == sp.Piecewise((X, X > 0), (X**2, True))
+    parsed = parse_activation("Piecewise((x, x**2 > 1), (2*x, x**2 <= 1))").expr
+    assert isinstance(parsed, sp.Piecewise)
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("exp(exp(exp(exp(10))))*x**2 + x", r"larger than 10\*\*1000: 'exp\(exp\(10\)\)'"),
+        ("exp(exp(999))*x", r"larger than 10\*\*1000"),
+        ("x + exp(-exp(exp(10)))", r"larger than 10\*\*1000"),
+        (
+            "1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*1e60*x",
+            "larger",
+        ),
+        ("log(0)*x", "not finite"),
+        ("tan(pi/2)*x", "not finite"),
+    ],
+)
+def test_constants_must_be_finite_and_bounded(text, reason):
+    # Issue 14.17: SymPy cannot even print x + exp(exp(exp(exp(10))))*x**2 (its printer
+    # evaluates the coefficient to order the terms): refused at once, with the reason.
+    with pytest.raises(ExpressionError, match=reason):
+        parse_activation(text)
+
+
+def test_large_but_bounded_constants_stay_exact():
+    assert parse_activation("1e60*x").expr == sp.Integer(10) ** 60 * X
+    sixty = "9" * 60
+    assert parse_activation(f"{sixty}*x").expr == sp.Integer(sixty) * X
+    assert parse_activation("x + exp(1000)*x**2").expr == X + sp.exp(1000) * X**2
+    with pytest.raises(ExpressionError, match=r"larger than 10\*\*10"):
+        parse_activation("exp(30)*x", limits=ParseLimits(max_magnitude=10))
+
+
+def test_check_tree_applies_the_same_checks_to_sympy_input():
+    assert check_tree(X + sp.exp(1000) * X**2) == X + sp.exp(1000) * X**2
+    with pytest.raises(ExpressionError, match="larger than"):
+        check_tree(X + sp.exp(sp.exp(sp.exp(sp.exp(10)))) * X**2)
+    with pytest.raises(ExpressionError, match="not defined at x = 0"):
+        check_tree(sp.Piecewise((X, X > 0), (X**2, X < 0)))
 
 
 def test_float_literals_are_the_exact_decimal_typed():

@@ -5,22 +5,29 @@ from saddle_escape.symbolic.parsing import X
 from saddle_escape.symbolic.taylor import (
     T,
     expand_side,
+    has_piecewise,
     is_zero_number,
     numerically_nonzero,
     phi,
-    phi_coefficients,
     resolve_near_zero,
     tidy,
 )
 
 
-def test_phi_coefficients_follow_the_rule_and_drop_order_one():
+def test_phi_terms_follow_the_rule_and_skip_order_one():
     sigma = sp.Rational(1, 2) + 3 * X + 5 * X**2 - X**3
-    coefficients = {k: sigma.coeff(X, k) for k in range(4)}
-    assert phi_coefficients(coefficients) == {0: -sp.Rational(1, 2), 2: 5, 3: -2}
-    assert sp.expand(phi(sigma)) == sp.expand(
-        sum(c * X**k for k, c in phi_coefficients(coefficients).items())
-    )
+    expansion = expand_side(sigma.xreplace({X: T}), 1, 3, "cubic")
+    assert expansion.phi_terms() == ((0, -sp.Rational(1, 2)), (2, 5), (3, -2))
+    assert sp.expand(phi(sigma)) == sp.expand(sum(c * X**k for k, c in expansion.phi_terms()))
+
+
+def test_phi_terms_include_fractional_orders_in_order():
+    expansion = expand_side(T + T ** sp.Rational(5, 2) + T**3, 1, 3, "x + x^(5/2) + x^3")
+    assert expansion.phi_terms() == ((0, 0), (2, 0), (sp.Rational(5, 2), sp.Rational(3, 2)), (3, 2))
+
+
+def test_piecewise_heads_are_defined_once():
+    assert has_piecewise(sp.Heaviside(X) * X) and not has_piecewise(sp.exp(X))
 
 
 @pytest.mark.parametrize(
@@ -46,6 +53,19 @@ def test_undecidable_branch_names_the_parameter():
     a = sp.Symbol("a", real=True)
     with pytest.raises(ExpressionError, match=r"\['a'\]"):
         resolve_near_zero(sp.Max(a * X, X), 1)
+
+
+def test_oscillating_condition_is_a_clear_error():
+    # Issue 14.16: "Invalid NaN comparison" / "sign of AccumBounds(-1, 1)".
+    with pytest.raises(ExpressionError, match="no limit there"):
+        resolve_near_zero(sp.Piecewise((X, sp.sin(1 / X) > 0), (0, True)), 1)
+
+
+def test_huge_constants_are_not_decided_silently():
+    huge = sp.exp(sp.exp(sp.exp(sp.exp(10))))
+    with pytest.raises(ExpressionError, match="too large to evaluate"):
+        is_zero_number(huge - 1)
+    assert numerically_nonzero(huge * T)
 
 
 def test_piecewise_without_default_branch_is_an_error():
@@ -75,6 +95,15 @@ def test_expand_side_reports_fractional_powers():
         (1 / T, 1, "singular"),
         (sp.log(T), 1, "log"),
         (sp.sqrt(-T), -1, "not real"),
+        # Issue 14.14: SymPy's PoleError must not escape.
+        (sp.sin(1 / T), 1, "not analytic there"),
+        (T * sp.sin(1 / T), 1, "not analytic there"),
+        (sp.exp(1 / T), 1, "singular or not analytic"),
+        (-T * sp.exp(1 / T), -1, "singular or not analytic"),
+        (sp.csc(T), 1, "singular"),
+        (sp.coth(T), 1, "singular"),
+        # (-x)**(1/1000) is complex: not real, and not analytic.
+        ((-T) ** sp.Rational(1, 1000), -1, "not real just left of 0 .*not analytic at 0"),
     ],
 )
 def test_expand_side_refuses_what_is_not_an_activation(branch, side, message):

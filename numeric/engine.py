@@ -1,0 +1,491 @@
+r"""One integrate-to-escape routine for every gradient system.
+
+A *gradient system* is a state :math:`\theta` with a loss :math:`\mathcal L(\theta)` and
+its gradient; the flow is :math:`\dot\theta = -\nabla\mathcal L` and the escape time is
+the first :math:`t` with :math:`\mathcal L(\theta(t)) \le f\cdot\mathcal L(\theta(0))`
+(DESIGN §3). The reduced L-dimensional system (``"manifold"``), the balanced scalar
+reduction (``"scalar"``) and the full network (``"full"``) are registered by name in
+:data:`SYSTEMS`, like SciPy's ``METHODS``.
+
+:func:`integrate_to_escape` integrates with SciPy's ``solve_ivp`` in windows of growing
+length (a plateau of length :math:`10^{12}` costs a few dozen windows) and ends with a
+:class:`~saddle_escape.symbolic.outcomes.Status`:
+
+* ``escaped``: the event fired; ``tau`` is the time;
+* ``no_escape``: the threshold is provably out of reach (a lower bound on the loss that
+  the system states), or the flow converged to a stationary point above the threshold:
+  with a Hessian, a positive-definite one whose Newton step is negligible; without one,
+  a gradient that fell geometrically for several windows while the loss it can still
+  remove stays far below what the threshold needs. The floor is reported;
+* ``budget_exhausted``: ``max_evaluations`` gradient evaluations or the horizon ``t_max``
+  were spent;
+* ``non_finite``: the state, the loss or the gradient overflowed;
+* ``not_converged``: the integrator itself failed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from saddle_escape.symbolic.outcomes import Status
+from scipy.integrate import solve_ivp
+
+__all__ = [
+    "Tolerances",
+    "EscapeEvent",
+    "Budget",
+    "GradientSystem",
+    "EngineRun",
+    "integrate_to_escape",
+    "SYSTEMS",
+    "register_system",
+]
+
+#: The smallest relative tolerance SciPy's integrators accept (100 float64 epsilons).
+MIN_RTOL = 100 * float(np.finfo(float).eps)
+_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
+_IMPLICIT = ("Radau", "BDF", "LSODA")
+
+
+def _positive_float(owner: str, name: str, value, *, upper: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{owner}.{name} must be a number, got {value!r}")
+    value = float(value)
+    if not (0 < value < upper) or not math.isfinite(value):
+        bound = "" if upper == math.inf else f" and below {upper:g}"
+        raise ValueError(f"{owner}.{name} must be positive and finite{bound}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Integrator tolerances.
+
+    Parameters
+    ----------
+    rtol : float
+        Relative tolerance, in [:data:`MIN_RTOL`, 0.1).
+    atol : float or None
+        Absolute tolerance; ``None`` takes ``rtol·1e-3`` times the smallest non-zero
+        entry of the initial state (at most 1), so that a layer at scale ε is resolved.
+    method : str
+        A ``solve_ivp`` method; implicit ones receive the system's Hessian as Jacobian.
+
+    Examples
+    --------
+    >>> Tolerances(rtol=1e-10).method
+    'DOP853'
+    >>> Tolerances(rtol=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Tolerances.rtol must be positive and finite and below 0.1, got 0.0
+    """
+
+    rtol: float = 1e-12
+    atol: float | None = None
+    method: str = "DOP853"
+
+    def __post_init__(self):
+        object.__setattr__(
+            self, "rtol", _positive_float("Tolerances", "rtol", self.rtol, upper=0.1)
+        )
+        if self.rtol < MIN_RTOL:
+            raise ValueError(
+                f"Tolerances.rtol must be at least {MIN_RTOL:.3g} (100 float64 epsilons, "
+                f"SciPy's floor), got {self.rtol!r}"
+            )
+        if self.atol is not None:
+            object.__setattr__(self, "atol", _positive_float("Tolerances", "atol", self.atol))
+        if self.method not in _METHODS:
+            raise ValueError(f"Tolerances.method must be one of {_METHODS}, got {self.method!r}")
+
+
+@dataclass(frozen=True)
+class EscapeEvent:
+    """Escape when the loss reaches ``fraction`` of its initial value.
+
+    Examples
+    --------
+    >>> EscapeEvent(0.25).fraction
+    0.25
+    """
+
+    fraction: float = 0.5
+
+    def __post_init__(self):
+        value = _positive_float("EscapeEvent", "fraction", self.fraction, upper=1.0)
+        object.__setattr__(self, "fraction", value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Deterministic work budget of one integration.
+
+    Parameters
+    ----------
+    max_evaluations : int
+        Gradient evaluations (the default suits every reduced system of the toolkit; a
+        full network is charged the same way).
+    t_max : float
+        The horizon in gradient-flow time.
+
+    Examples
+    --------
+    >>> Budget(max_evaluations=1000).max_evaluations
+    1000
+    """
+
+    max_evaluations: int = 200_000
+    t_max: float = 1e15
+
+    def __post_init__(self):
+        n = self.max_evaluations
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"Budget.max_evaluations must be a positive int, got {n!r}")
+        object.__setattr__(self, "max_evaluations", int(n))
+        object.__setattr__(self, "t_max", _positive_float("Budget", "t_max", self.t_max))
+
+
+class GradientSystem:
+    """Base class of the systems the engine integrates.
+
+    Subclasses implement :meth:`initial_state`, :meth:`loss` and :meth:`gradient`; a
+    :meth:`hessian` (small systems) sharpens the stationary-point test and serves implicit
+    methods; :meth:`loss_lower_bound` lets the engine refuse a threshold that is out of
+    reach before integrating.
+    """
+
+    #: Registry name.
+    name = "system"
+
+    def initial_state(self) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def loss(self, state: np.ndarray) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gradient(self, state: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def hessian(self, state: np.ndarray) -> np.ndarray | None:
+        """The Hessian of the loss, or ``None`` when it is too large to form."""
+        return None
+
+    def loss_lower_bound(self) -> tuple[float, str] | None:
+        """A proven lower bound on the loss over every state, and why; ``None`` if none."""
+        return None
+
+
+#: Registered systems: name -> class (see :func:`register_system`).
+SYSTEMS: dict[str, Callable[..., GradientSystem]] = {}  # constructors differ by system
+
+
+def register_system(cls: type[GradientSystem]) -> type[GradientSystem]:
+    """Class decorator: register a :class:`GradientSystem` under its ``name``.
+
+    Examples
+    --------
+    >>> sorted(SYSTEMS)  # doctest: +SKIP
+    ['full', 'manifold', 'scalar']
+    """
+    SYSTEMS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """How one integration ended.
+
+    Attributes
+    ----------
+    status : Status
+    tau : float or None
+        The escape time (``status`` escaped), else ``None``.
+    message : str
+        The status's meaning with this run's particulars (threshold, floor, budget).
+    loss0, threshold, loss_final : float
+    loss_floor : float or None
+        For ``no_escape``: the loss of the stationary point, or the proven bound.
+    t_final : float
+        Where the integration stopped.
+    state : numpy.ndarray
+        The final state.
+    evaluations, steps : int
+        Gradient evaluations and accepted integrator steps.
+    seconds : float
+    segments : tuple
+        ``(t0, t1, OdeSolution)`` per window when dense output was asked for.
+    """
+
+    status: Status
+    tau: float | None
+    message: str
+    loss0: float
+    threshold: float
+    loss_final: float
+    loss_floor: float | None
+    t_final: float
+    state: np.ndarray = field(repr=False)
+    evaluations: int
+    steps: int
+    seconds: float
+    segments: tuple = field(default=(), repr=False)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the trajectory is left out)."""
+        return {
+            "status": self.status.value,
+            "tau": self.tau,
+            "message": self.message,
+            "loss0": self.loss0,
+            "threshold": self.threshold,
+            "loss_final": self.loss_final,
+            "loss_floor": self.loss_floor,
+            "t_final": self.t_final,
+            "evaluations": self.evaluations,
+            "steps": self.steps,
+            "seconds": self.seconds,
+        }
+
+
+class _Stop(Exception):
+    """Raised inside the right-hand side to end the integration with a status."""
+
+    def __init__(self, status: Status, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _jacobian(system):
+    def jac(t, state):
+        return -system.hessian(state)
+
+    return jac
+
+
+def _default_atol(rtol: float, state: np.ndarray) -> float:
+    nonzero = np.abs(state[state != 0])
+    scale = min(float(nonzero.min()), 1.0) if nonzero.size else 1.0
+    return rtol * 1e-3 * scale
+
+
+def _hessian_floor(system, state, loss, grad, scale) -> float | None:
+    """With a positive-definite Hessian and a negligible Newton step (against ``scale``,
+    the size of the state at the start): the minimum's loss."""
+    H = system.hessian(state)
+    if H is None or not np.all(np.isfinite(H)):
+        return None
+    w, V = np.linalg.eigh((H + H.T) / 2)
+    top = float(np.abs(w).max()) if w.size else 0.0
+    if top == 0 or w.min() <= 1e-9 * top:
+        return None
+    step = V @ ((V.T @ grad) / w)
+    if np.linalg.norm(step) > 1e-7 * max(float(np.linalg.norm(state)), scale, 1e-300):
+        return None
+    return float(loss - 0.5 * grad @ step)
+
+
+def integrate_to_escape(
+    system: GradientSystem,
+    *,
+    event: EscapeEvent | None = None,
+    tolerances: Tolerances | None = None,
+    budget: Budget | None = None,
+    dense_output: bool = False,
+) -> EngineRun:
+    r"""Integrate :math:`\dot\theta = -\nabla\mathcal L(\theta)` until the escape event.
+
+    Parameters
+    ----------
+    system : GradientSystem
+    event : EscapeEvent, optional
+        Default: the loss reaches half its initial value.
+    tolerances : Tolerances, optional
+    budget : Budget, optional
+    dense_output : bool
+        Keep each window's continuous solution (for recording trajectories).
+
+    Returns
+    -------
+    EngineRun
+        Never raises for a numerical outcome: the status says how it ended.
+
+    References
+    ----------
+    DESIGN §3 (escape time) and §8 (budgets, statuses).
+
+    Examples
+    --------
+    The linear network with four layers at ε = 0.1 (DESIGN §3's exact case):
+
+    >>> from saddle_escape.numeric.escape import build_model, system_for
+    >>> model = build_model("linear", 4, 16, "eps,eps,eps,eps")
+    >>> run = integrate_to_escape(system_for(model, 0.1, "manifold"))
+    >>> run.status.value, round(run.tau, 6)
+    ('escaped', 49.374201)
+    """
+    event = event or EscapeEvent()
+    tolerances = tolerances or Tolerances()
+    budget = budget or Budget()
+    start_clock = time.perf_counter()
+    state0 = np.asarray(system.initial_state(), dtype=float)
+    loss0 = float(system.loss(state0))
+    threshold = event.fraction * loss0
+    counter = {"evaluations": 1, "steps": 0}
+
+    def finish(status, message, *, tau=None, state=state0, t=0.0, floor=None, segments=()):
+        final_loss = float(system.loss(state)) if np.all(np.isfinite(state)) else math.nan
+        return EngineRun(
+            status=status,
+            tau=tau,
+            message=message,
+            loss0=loss0,
+            threshold=threshold,
+            loss_final=final_loss,
+            loss_floor=floor,
+            t_final=float(t),
+            state=state,
+            evaluations=counter["evaluations"],
+            steps=counter["steps"],
+            seconds=time.perf_counter() - start_clock,
+            segments=tuple(segments),
+        )
+
+    if not np.all(np.isfinite(state0)) or not math.isfinite(loss0):
+        return finish(Status.NON_FINITE, f"{Status.NON_FINITE.message} (at t = 0)")
+    bound = system.loss_lower_bound()
+    floor: float | None  # a proven lower bound here; a stationary point's loss below
+    if bound is not None and bound[0] > threshold:
+        floor, reason = bound
+        return finish(
+            Status.NO_ESCAPE,
+            f"no escape: the loss cannot fall to {event.fraction:g}·𝓛(0) = {threshold:.6g}: "
+            f"{reason}, so 𝓛 ≥ {floor:.6g} = {floor / loss0:.4f}·𝓛(0) for every state; "
+            f"choose a fraction above {floor / loss0:.4f}",
+            floor=floor,
+        )
+
+    def rhs(t, state):
+        counter["evaluations"] += 1
+        if counter["evaluations"] > budget.max_evaluations:
+            raise _Stop(
+                Status.BUDGET_EXHAUSTED,
+                f"{Status.BUDGET_EXHAUSTED.message}: {budget.max_evaluations} gradient "
+                f"evaluations by t = {t:.6g} without reaching {event.fraction:g}·𝓛(0)",
+            )
+        grad = system.gradient(state)
+        if not np.all(np.isfinite(grad)):
+            raise _Stop(Status.NON_FINITE, f"{Status.NON_FINITE.message} (at t = {t:.6g})")
+        return -grad
+
+    def crossing(t, state):
+        return system.loss(state) - threshold
+
+    # solve_ivp reads an event's options from attributes of the function.
+    crossing.__dict__.update(terminal=True, direction=-1)
+    method = tolerances.method
+    atol = tolerances.atol or _default_atol(tolerances.rtol, state0)
+    scale = float(np.linalg.norm(state0))
+    has_hessian = system.hessian(state0) is not None
+    t0, state, horizon = 0.0, state0, 10.0
+    segments: list = []
+    gradient_history: list[float] = []
+    while t0 < budget.t_max:
+        t1 = min(t0 + horizon, budget.t_max)
+        options = {"jac": _jacobian(system)} if method in _IMPLICIT else {}
+        before = counter["evaluations"]
+        try:
+            sol = solve_ivp(
+                rhs,
+                (t0, t1),
+                state,
+                method=method,
+                events=crossing,
+                rtol=tolerances.rtol,
+                atol=atol,
+                dense_output=dense_output,
+                **options,
+            )
+        except _Stop as stop:
+            return finish(stop.status, stop.message, state=state, t=t0, segments=segments)
+        except (FloatingPointError, OverflowError) as exc:
+            return finish(
+                Status.NON_FINITE, f"{Status.NON_FINITE.message} ({exc})", state=state, t=t0
+            )
+        counter["steps"] += max(sol.t.size - 1, 0)
+        if sol.status == -1:
+            return finish(
+                Status.NOT_CONVERGED,
+                f"{Status.NOT_CONVERGED.message} (solve_ivp at t = {t0:.6g}: {sol.message})",
+                state=state,
+                t=t0,
+                segments=segments,
+            )
+        if dense_output:
+            end = float(sol.t_events[0][0]) if sol.t_events[0].size else float(sol.t[-1])
+            segments.append((t0, end, sol.sol))
+        if sol.t_events[0].size:
+            tau = float(sol.t_events[0][0])
+            return finish(
+                Status.ESCAPED,
+                f"escaped: 𝓛 ≤ {event.fraction:g}·𝓛(0) at t = {tau:.10g}",
+                tau=tau,
+                state=sol.y_events[0][0],
+                t=tau,
+                segments=segments,
+            )
+        t0, state = float(sol.t[-1]), sol.y[:, -1]
+        horizon *= 4
+        if method not in _IMPLICIT and has_hessian and counter["evaluations"] - before > 5000:
+            # Stiff: a strongly damped direction caps the explicit step while the slow one
+            # drifts. Go on with LSODA and the analytic Hessian as Jacobian.
+            method = "LSODA"
+        floor = _stationary_floor(system, state, threshold, horizon, gradient_history, scale)
+        if floor is not None:
+            return finish(
+                Status.NO_ESCAPE,
+                f"no escape: the flow converged to a stationary point with loss "
+                f"{floor:.6g} = {floor / loss0:.4f}·𝓛(0), above the threshold "
+                f"{event.fraction:g}·𝓛(0) (t = {t0:.3g}); choose a fraction above "
+                f"{floor / loss0:.4f} or another initialization",
+                state=state,
+                t=t0,
+                floor=floor,
+                segments=segments,
+            )
+    return finish(
+        Status.BUDGET_EXHAUSTED,
+        f"{Status.BUDGET_EXHAUSTED.message}: the loss stayed above {event.fraction:g}·𝓛(0) "
+        f"up to the horizon t_max = {budget.t_max:g}",
+        state=state,
+        t=t0,
+        segments=segments,
+    )
+
+
+def _stationary_floor(system, state, threshold, next_window, history, scale) -> float | None:
+    """The loss of the stationary point the flow has converged to, or ``None``."""
+    loss = float(system.loss(state))
+    grad = system.gradient(state)
+    if loss <= threshold:
+        return None
+    floor = _hessian_floor(system, state, loss, grad, scale)
+    if floor is not None:
+        return floor if floor > threshold else None
+    # No Hessian: the gradient fell geometrically (×0.1 per window, three windows in a
+    # row, or to rounding level) and, even at its current size over the whole next window
+    # (×4 longer), the flow could remove less than 1e-3 of the gap to the threshold.
+    norm = float(np.linalg.norm(grad))
+    history.append(norm)
+    recent = history[-4:]
+    rounding = 1e-12 * max(float(np.linalg.norm(state)), scale, 1.0)
+    falling = all(b <= max(0.1 * a, rounding) for a, b in zip(recent, recent[1:], strict=False))
+    if len(recent) < 4 or not falling:
+        return None
+    if norm**2 * next_window * 2 >= 1e-3 * (loss - threshold):
+        return None
+    return loss
