@@ -10,6 +10,7 @@ so the drift is :math:`O(\lambda^{L-l})`. Class A has no drift at all.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import cast
 
@@ -44,6 +45,22 @@ class DriftLaw:
         ``None`` for class A (no drift), unclassifiable σ, or α = 0 (the scaling
         argument needs a linear response at the origin).
 
+        Parameters
+        ----------
+        layer : int
+            The layer pair ``(layer, layer + 1)``, ``1 ≤ layer < depth``.
+        depth : int
+            Number of weight layers L (at least 2).
+
+        Returns
+        -------
+        int or None
+
+        Raises
+        ------
+        ValueError
+            When ``layer`` or ``depth`` is not an int (1.5, True, "2") or out of range.
+
         Examples
         --------
         >>> drift_law("tanh").drift_exponent(1, 3)
@@ -51,8 +68,19 @@ class DriftLaw:
         >>> drift_law("sigmoid").drift_exponent(1, 3)
         2
         """
+        for name, value in (("depth", depth), ("layer", layer)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(
+                    f"{name} must be an int, got {value!r} ({type(value).__name__}): layers "
+                    "are counted 1, 2, …"
+                )
+        if depth < 2:
+            raise ValueError(
+                f"depth must be at least 2 (an imbalance needs two layers), got {depth}"
+            )
         if not 1 <= layer < depth:
             raise ValueError(f"layer must be in 1..{depth - 1} for depth {depth}, got {layer}")
+        layer, depth = int(layer), int(depth)
         c = self.classification
         if c.class_ in (None, UniversalityClass.A) or c.alpha == 0 or c.alpha.free_symbols:
             return None

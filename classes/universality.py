@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from saddle_escape.classes.registry import resolve_activation
-from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.outcomes import ExpressionError, Status
 from saddle_escape.symbolic.parsing import X
 from saddle_escape.symbolic.taylor import (
     SideExpansion,
@@ -236,9 +236,16 @@ class Classification:
     order: int
     parameters: tuple[sp.Symbol, ...] = field(default=())
 
+    @property
+    def status(self) -> Status:
+        """Always success: input that cannot be classified raises instead (bad input,
+        or :class:`~saddle_escape.symbolic.outcomes.TimeLimitError`)."""
+        return Status.SUCCESS
+
     def to_dict(self) -> dict:
         """JSON-ready form (the ``classify --json`` contract)."""
         return {
+            "status": self.status.value,
             "expression": self.expression,
             "name": self.name,
             "class": None if self.class_ is None else self.class_.value,

@@ -58,9 +58,9 @@ REDUCED_SYSTEMS = ("manifold", "scalar")
 #: integrator's and the quadrature's rounding take the rest).
 FLOAT64_DIGITS = 13
 #: Default work budget of one float64 reduced integration: the slowest escapes of the
-#: benchmarks need under 10 000 gradient evaluations; 40 000 end a run that will not
+#: benchmarks need under 10 000 gradient evaluations; 20 000 end a run that will not
 #: escape in about ten seconds.
-REDUCED_BUDGET = Budget(max_evaluations=40_000)
+REDUCED_BUDGET = Budget(max_evaluations=20_000)
 #: Default loss fraction; see :func:`escape_time` for the automatic choice when it is
 #: provably out of reach.
 DEFAULT_FRACTION = 0.5

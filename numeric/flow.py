@@ -9,6 +9,7 @@ integral :math:`\int_0^t 2\,\mathbb E\langle W_{l+1}^\top\nabla_{z_{l+1}}\ell,
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,22 @@ __all__ = ["flatten", "unflatten", "FlowTrajectory", "integrate_flow"]
 
 
 def flatten(network: Network) -> np.ndarray:
-    """All weights (then biases) in one float vector."""
+    """All weights (then biases) in one float vector, row-major, layer by layer.
+
+    Parameters
+    ----------
+    network : Network
+
+    Returns
+    -------
+    numpy.ndarray
+        ``Σ_l N_l N_{l-1}`` weights, then ``Σ_l N_l`` biases (if any).
+
+    Examples
+    --------
+    >>> flatten(Network((np.array([[1.0, 2.0]]), np.array([[3.0]])))).tolist()
+    [1.0, 2.0, 3.0]
+    """
     parts = [w.ravel() for w in network.weights]
     if network.biases is not None:
         parts += [b.ravel() for b in network.biases]
@@ -30,7 +46,26 @@ def flatten(network: Network) -> np.ndarray:
 
 
 def unflatten(vector: np.ndarray, template: Network) -> Network:
-    """The network of ``template``'s shapes holding the entries of ``vector``."""
+    """The network of ``template``'s shapes holding the entries of ``vector``.
+
+    The inverse of :func:`flatten`.
+
+    Parameters
+    ----------
+    vector : numpy.ndarray
+        At least as many entries as ``template`` has weights and biases.
+    template : Network
+
+    Returns
+    -------
+    Network
+
+    Examples
+    --------
+    >>> net = Network((np.array([[1.0, 2.0]]), np.array([[3.0]])))
+    >>> unflatten(flatten(net) * 2, net).weights[0].tolist()
+    [[2.0, 4.0]]
+    """
     weights, start = [], 0
     for w in template.weights:
         weights.append(vector[start : start + w.size].reshape(w.shape))
@@ -81,10 +116,35 @@ def integrate_flow(
     n_points: int = 50,
     max_evaluations: int = 100_000,
 ) -> FlowTrajectory:
-    """Integrate gradient flow on ``data`` to ``t_final`` (SciPy ``DOP853``).
+    r"""Integrate gradient flow on ``data`` to ``t_final`` (SciPy ``DOP853``).
+
+    :math:`\dot W_l = -\nabla_{W_l}\mathcal L` (and :math:`\dot b_l = -\nabla_{b_l}
+    \mathcal L`), with the identity's right-hand side integrated alongside.
+
+    Parameters
+    ----------
+    network : Network
+        The initial weights.
+    data : Dataset
+    activation : str or sympy.Expr or CompiledActivation
+    loss : str or Loss
+    t_final : float
+        Positive, finite gradient-flow time.
+    rtol, atol : float
+        Positive tolerances of the integrator.
+    n_points : int
+        Recorded times, evenly spaced on ``[0, t_final]`` (at least 2).
+    max_evaluations : int
+        Work budget: gradient evaluations (at least 1).
+
+    Returns
+    -------
+    FlowTrajectory
 
     Raises
     ------
+    ValueError
+        For a non-positive or non-finite ``t_final``, or other bad options.
     ConvergenceError
         When the integrator fails, or needs more than ``max_evaluations`` gradient
         evaluations (typical of piecewise-linear σ: a pre-activation pinned at a kink
@@ -99,6 +159,7 @@ def integrate_flow(
     >>> bool(np.allclose(run.imbalance - run.imbalance[0], run.drift_integral, atol=1e-8))
     True
     """
+    _check_options(t_final, rtol, atol, n_points, max_evaluations)
     act, loss_fn = compile_activation(activation), get_loss(loss)
     pairs = network.depth - 1
 
@@ -136,3 +197,13 @@ def integrate_flow(
         final=nets[-1],
         nfev=sol.nfev,
     )
+
+
+def _check_options(t_final, rtol, atol, n_points, max_evaluations) -> None:
+    for name, value in (("t_final", t_final), ("rtol", rtol), ("atol", atol)):
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not real or not 0 < float(value) < np.inf:
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    for name, value, least in (("n_points", n_points, 2), ("max_evaluations", max_evaluations, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an int ≥ {least}, got {value!r}")

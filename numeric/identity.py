@@ -86,7 +86,30 @@ class IdentityCheck:
 def identity_sides(network, data, activation, loss, *, neuronwise=False):
     """Both sides for every layer pair (or unit) in the backend of the arrays given.
 
-    Returns a list of ``(layer, unit, lhs, rhs, scale)`` (1-based layer and unit).
+    Parameters
+    ----------
+    network : Network
+    data : Dataset
+    activation : CompiledActivation
+    loss : Loss
+    neuronwise : bool
+        One row per hidden unit instead of per layer pair.
+
+    Returns
+    -------
+    list of tuple
+        ``(layer, unit, lhs, rhs, scale)`` (1-based layer and unit; ``unit`` is ``None``
+        layer-wise); ``scale`` is the sum of the magnitudes of the two gradient terms.
+
+    Examples
+    --------
+    >>> from saddle_escape.numeric.functions import compile_activation, get_loss
+    >>> net = Network((np.array([[1.0]]), np.array([[2.0]])))
+    >>> data = Dataset(np.array([[1.0]]), np.array([[0.0]]))
+    >>> (layer, unit, lhs, rhs, scale), = identity_sides(
+    ...     net, data, compile_activation("identity"), get_loss("squared"))
+    >>> layer, unit, float(lhs), float(rhs)
+    (1, None, 0.0, 0.0)
     """
     out = backprop(network, data, activation, loss)
     rows = []
@@ -137,6 +160,13 @@ def check_identity(
     -------
     IdentityCheck
 
+    Raises
+    ------
+    ValueError
+        For a bad ``dps``, or a network with one weight layer (no layer pair).
+    TypeError
+        When ``network`` or ``data`` is not a :class:`Network` / :class:`Dataset`.
+
     References
     ----------
     DESIGN §1 (the imbalance identity).
@@ -152,6 +182,22 @@ def check_identity(
     """
     if dps is not None and (not isinstance(dps, int) or isinstance(dps, bool) or dps < 15):
         raise ValueError(f"dps must be an int ≥ 15 (or None for float64), got {dps!r}")
+    if not isinstance(network, Network):
+        raise TypeError(
+            f"network must be a Network, got {type(network).__name__}; build one with "
+            "Network(weights) or random_network(widths, seed=...)"
+        )
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            f"data must be a Dataset, got {type(data).__name__}; build one with "
+            "Dataset(inputs, targets)"
+        )
+    if network.depth < 2:
+        raise ValueError(
+            f"a network of widths {network.widths} has {network.depth} weight layer and no "
+            "layer pair: the imbalance Δ_l = ‖W_{l+1}‖² − ‖W_l‖² needs at least two weight "
+            "layers (three widths, e.g. (3, 4, 1))"
+        )
     act = compile_activation(activation)
     loss_fn = get_loss(loss)
     if dps is None:

@@ -117,7 +117,11 @@ def measure_asymptotics(
     if theory.regime == "none":
         result = MeasuredAsymptotics(theory, None, None, Status.NO_ESCAPE, tuple(theory.notes))
         return _finish(result, throw)
-    escape = escape_time(model, eps=list(eps), system=system, throw=False)
+    # The largest ε first: if it does not escape, the smaller ones are not tried.
+    first = escape_time(model, eps=list(eps)[:1], system=system, throw=False)
+    escape = (
+        escape_time(model, eps=list(eps), system=system, throw=False) if first.status.ok else first
+    )
     status = Status.SUCCESS if escape.status.ok else escape.status
     if not escape.status.ok:
         failed = next(p for p in escape.points if not p.status.ok)

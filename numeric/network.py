@@ -12,6 +12,7 @@ object arrays of ``mpmath.mpf``; matrix products use Python arithmetic).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
@@ -22,6 +23,7 @@ from saddle_escape.numeric.functions import CompiledActivation, Loss
 __all__ = [
     "Network",
     "Dataset",
+    "WEIGHT_SUM_TOLERANCE",
     "Backprop",
     "backprop",
     "to_mpmath",
@@ -65,6 +67,11 @@ class Network:
         for l, w in enumerate(weights):
             if w.ndim != 2:
                 raise ValueError(f"weights[{l}] must be a matrix, got shape {w.shape}")
+            if 0 in w.shape:
+                raise ValueError(
+                    f"weights[{l}] has shape {w.shape}: every layer needs at least one unit "
+                    "and one input"
+                )
             if l and w.shape[1] != weights[l - 1].shape[0]:
                 raise ValueError(
                     f"weights[{l}] has {w.shape[1]} columns but weights[{l - 1}] has "
@@ -100,11 +107,51 @@ class Network:
 def random_network(widths, *, seed: int, bias: bool = False, scale: float = 1.0) -> Network:
     """Gaussian weights ``N(0, scale²/fan_in)`` (and biases ``N(0, scale²)``), seeded.
 
+    Parameters
+    ----------
+    widths : sequence of int
+        ``d, N_1, …, N_{L-1}, d_out``: at least two, each a positive integer.
+    seed : int
+        Seed of NumPy's default generator.
+    bias : bool
+        Draw a bias vector for every layer.
+    scale : float
+        Positive, finite gain of the standard deviation.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    ValueError
+        When a width is not a positive integer (a zero width leaves a layer without
+        units), fewer than two widths are given, or ``scale`` is not positive and finite.
+
     Examples
     --------
     >>> random_network((3, 4, 1), seed=0).widths
     (3, 4, 1)
+    >>> random_network((3, 0, 1), seed=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: widths (3, 0, 1): every width must be a positive integer, got 0 ...
     """
+    widths = tuple(widths)
+    if len(widths) < 2:
+        raise ValueError(
+            f"widths {widths} describe no weight layer: give at least the input and output "
+            "dimensions, e.g. (3, 4, 1)"
+        )
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise ValueError(
+                f"widths {widths}: every width must be a positive integer, got {w!r} "
+                "(a layer needs at least one unit)"
+            )
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < np.inf:
+        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    widths = tuple(int(w) for w in widths)
     rng = np.random.default_rng(seed)
     weights = tuple(
         rng.normal(0.0, scale / np.sqrt(widths[l]), size=(widths[l + 1], widths[l]))
@@ -133,15 +180,77 @@ def example_targets(rng: np.random.Generator, size: int, outputs: int, loss: str
     return rng.normal(size=(size, outputs))
 
 
+#: How far the sample weights of a :class:`Dataset` may sum from 1 (rounding only).
+WEIGHT_SUM_TOLERANCE = 1e-9
+
+
+def _numeric_array(values, name: str) -> np.ndarray:
+    """``values`` as a real, finite float64 array or an object array of real ``mpf``.
+
+    Raises
+    ------
+    ValueError
+        Strings, booleans, complex numbers, other objects, NaN or ±inf, naming ``name``.
+    """
+    array = np.asarray(values)
+    if array.dtype == object:
+        bad = next(
+            (
+                v
+                for v in array.ravel()
+                if isinstance(v, bool)
+                or not isinstance(v, (numbers.Real, mpmath.mpf))
+                or not mpmath.isfinite(v)
+            ),
+            None,
+        )
+        if bad is not None:
+            raise ValueError(
+                f"{name} must hold finite real numbers (float64, or mpmath mpf for arbitrary "
+                f"precision), got {bad!r} ({type(bad).__name__})"
+            )
+        return array
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"{name} must hold real numbers, got an array of dtype {array.dtype} "
+            f"(e.g. {array.ravel()[:1].tolist()!r}); convert it with np.asarray(..., dtype=float)"
+        )
+    array = array.astype(float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got NaN or ±inf")
+    return array
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Inputs ``(P, d)``, targets ``(P, m)`` and sample weights ``(P,)`` summing to 1.
+
+    Parameters
+    ----------
+    inputs : array ``(P, d)``
+        Real, finite numbers (float64, or an object array of ``mpf``); at least one row
+        and one column.
+    targets : array ``(P, m)`` or ``(P,)``
+        One row per input (a vector is one target column).
+    weights : array ``(P,)``, optional
+        Non-negative and summing to 1 (within :data:`WEIGHT_SUM_TOLERANCE`); they are never
+        renormalised. Default: ``1/P`` each (the data set is the population).
+
+    Raises
+    ------
+    ValueError
+        For non-numeric, NaN or infinite entries, no rows, mismatched shapes, negative
+        weights, or weights that do not sum to 1 (divide them by their sum first).
 
     Examples
     --------
     >>> data = Dataset(np.zeros((4, 2)), np.ones((4, 1)))
     >>> float(data.weights.sum())
     1.0
+    >>> Dataset(np.zeros((2, 1)), np.ones(2), np.array([2.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: sample weights must sum to 1, got 4.0; ... divide them by their sum ...
     """
 
     inputs: np.ndarray
@@ -149,12 +258,22 @@ class Dataset:
     weights: np.ndarray | None = None
 
     def __post_init__(self):
-        inputs = np.asarray(self.inputs)
-        targets = np.asarray(self.targets)
+        inputs = _numeric_array(self.inputs, "inputs")
+        targets = _numeric_array(self.targets, "targets")
         if inputs.ndim != 2:
             raise ValueError(f"inputs must have shape (P, d), got {inputs.shape}")
+        if inputs.shape[0] == 0:
+            raise ValueError(f"inputs have shape {inputs.shape}: a data set needs at least one row")
+        if inputs.shape[1] == 0:
+            raise ValueError(
+                f"inputs have shape {inputs.shape}: each row needs at least one input dimension"
+            )
         if targets.ndim == 1:
             targets = targets[:, None]
+        if targets.ndim != 2 or targets.shape[1] == 0:
+            raise ValueError(
+                f"targets must have shape (P, m) with m ≥ 1 (or (P,)), got {targets.shape}"
+            )
         if targets.shape[0] != inputs.shape[0]:
             raise ValueError(
                 f"{inputs.shape[0]} inputs but {targets.shape[0]} targets: give one target row each"
@@ -164,9 +283,20 @@ class Dataset:
             weights = np.full(inputs.shape[0], 1.0 / inputs.shape[0])
             if inputs.dtype == object:
                 weights = to_mpmath(np.ones(inputs.shape[0])) / inputs.shape[0]
-        weights = np.asarray(weights)
+        weights = _numeric_array(weights, "weights")
         if weights.shape != (inputs.shape[0],):
             raise ValueError(f"weights must have shape ({inputs.shape[0]},), got {weights.shape}")
+        if (weights < 0).any():
+            raise ValueError(
+                f"sample weights must be non-negative, got {float(weights.min())!r}; a weight "
+                "is the share of a row in the loss"
+            )
+        total = weights.sum()
+        if abs(total - 1) > WEIGHT_SUM_TOLERANCE:
+            raise ValueError(
+                f"sample weights must sum to 1, got {float(total)!r}; they are not renormalised "
+                "silently: divide them by their sum (weights / weights.sum())"
+            )
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "weights", weights)

@@ -14,7 +14,8 @@ import sympy as sp
 from saddle_escape.numeric.functions import compile_expressions
 from saddle_escape.numeric.gaussian import half_range_rule, half_range_rule_mp
 from saddle_escape.symbolic.parsing import X
-from saddle_escape.symbolic.reduction import ReducedModel
+from saddle_escape.symbolic.reduction import G, ReducedModel
+from saddle_escape.symbolic.taylor import has_piecewise
 
 __all__ = ["ReducedDynamics", "to_mpf"]
 
@@ -72,14 +73,28 @@ class ReducedDynamics:
             y = sp.Symbol("y", positive=True)
             P = exact.xreplace(model.scalar_substitution(y))
             self._scalar_mp = _lambdify((y,), [P, sp.diff(P, y)], "mpmath")
-        else:
-            # σ, σ', σ'' of one variable; F and its Y-derivatives follow layer by layer
-            # (the nested expression F(Y; g) is never compiled: for piecewise σ its size
-            # grows exponentially with the depth).
+        elif has_piecewise(model.sigma):
+            # Piecewise σ: σ, σ', σ'' of one variable, and F with its Y-derivatives layer by
+            # layer. Compiled whole, the nested Max/Min/Piecewise expression F(Y; g) grows
+            # exponentially with the depth (hardswish at L = 4 took 0.1 s per evaluation).
             sigma = model.sigma
             d1 = sp.diff(sigma, X)
             self._sigma_np = _lambdify((X,), [sigma, d1, sp.diff(d1, X)], "numpy")
             self._sigma_mp = _lambdify((X,), [sigma, d1], "mpmath")
+        else:
+            # Smooth σ: the nested F(Y; g) and its derivatives compiled once with common
+            # subexpressions (several times faster than the layer-by-layer evaluation).
+            F = model.output()
+            dF = [sp.diff(F, y) for y in Y]
+            self._full_np = _lambdify((*Y, G), [F, *dF], "numpy")
+            self._full_exprs = (F, dF)
+            self._full_np_hessian = None  # with second derivatives: compiled on first use
+            self._full_mp = _lambdify((*Y, G), [F, *dF], "mpmath")
+            # The balanced reduction directly in y (two outputs instead of L + 1).
+            y = sp.Symbol("y", positive=True)
+            scalar = F.xreplace(model.scalar_substitution(y))
+            self._scalar_full_mp = _lambdify((y, G), [scalar, sp.diff(scalar, y)], "mpmath")
+        self._layered = not self.exact and has_piecewise(model.sigma)
 
     # -- float64 ----------------------------------------------------------------------
     def _nodes(self):
@@ -87,9 +102,32 @@ class ReducedDynamics:
         return np.concatenate([g, -g]), np.concatenate([w, w])
 
     def _sigma_values(self, z, order):
-        with np.errstate(over="ignore", invalid="ignore"):
-            values = self._sigma_np(z)
+        values = self._sigma_np(z)
         return [np.broadcast_to(np.asarray(v, dtype=float), z.shape) for v in values[: order + 1]]
+
+    def _node_values(self, Y, g, order):
+        """F, ∂F/∂Y and (order 2) ∂²F/∂Y² on the nodes ``g`` (float64)."""
+        if self._layered:
+            return _forward(Y, g / self._root_width, self._root_width, self._sigma_values, order)
+        n = len(Y)
+        if order >= 2 and self._full_np_hessian is None:
+            F, dF = self._full_exprs
+            d2F = [sp.diff(d, y) for d in dF for y in self.model.Y]
+            self._full_np_hessian = _lambdify((*self.model.Y, G), [F, *dF, *d2F], "numpy")
+        function = self._full_np_hessian if order >= 2 else self._full_np
+        values = [np.broadcast_to(v, g.shape) for v in function(*Y, g)]
+        d2F = None
+        if order >= 2:
+            d2F = [values[1 + n + i * n : 1 + n + (i + 1) * n] for i in range(n)]
+        return values[0], values[1 : 1 + n], d2F
+
+    def _node_values_mp(self, Y, g, root):
+        """F and ∂F/∂Y at one node (mpmath)."""
+        if self._layered:
+            F, dF, _ = _forward(Y, g / root, root, self._sigma_values_mp, 1)
+            return F, dF
+        values = self._full_mp(*Y, g)
+        return mpmath.mpf(values[0]), [mpmath.mpf(v) for v in values[1:]]
 
     def evaluate(self, Y, *, hessian: bool = True) -> tuple:
         """Loss, gradient and (unless ``hessian=False``: ``None``) Hessian at ``Y`` (float64)."""
@@ -100,9 +138,8 @@ class ReducedDynamics:
             hess = np.array(values[1 + n :]).reshape(n, n) if hessian else None
             return values[0], np.array(values[1 : 1 + n]), hess
         g, w = self._nodes()
-        F, dF, d2F = _forward(
-            Y, g / self._root_width, self._root_width, self._sigma_values, 2 if hessian else 1
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            F, dF, d2F = self._node_values(Y, g, 2 if hessian else 1)
         dF = np.array(dF)
         residual = F - self._teacher * g
         loss = 0.5 * (w * residual**2).sum()
@@ -140,7 +177,7 @@ class ReducedDynamics:
         grad = [mpmath.mpf(0)] * n
         for gi, wi in zip(*rule, strict=True):
             for g in (gi, -gi):
-                F, dF, _ = _forward(Y, g / root, root, self._sigma_values_mp, 1)
+                F, dF = self._node_values_mp(Y, g, root)
                 residual = F - s * g
                 loss += wi * residual**2 / 2
                 factor = wi * residual
@@ -163,10 +200,14 @@ class ReducedDynamics:
         P = dP = mpmath.mpf(0)
         for gi, wi in zip(*rule, strict=True):
             for g in (gi, -gi):
-                F, dF, _ = _forward(Y, g / root, root, self._sigma_values_mp, 1)
+                if self._layered:
+                    F, dF = self._node_values_mp(Y, g, root)
+                    dF_dy = sum(dF[b] for b in bottleneck)
+                else:
+                    F, dF_dy = self._scalar_full_mp(y, g)
                 residual = F - s * g
                 P += wi * residual**2 / 2
-                dP += wi * residual * sum(dF[b] for b in bottleneck)
+                dP += wi * residual * dF_dy
         return P, dP
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
+from saddle_escape.classes.gate import admit_activation
 from saddle_escape.numeric.engine import Budget, EscapeEvent, Tolerances, integrate_to_escape
 from saddle_escape.numeric.flow import flatten, unflatten
 from saddle_escape.numeric.functions import compile_activation, get_loss
@@ -137,6 +138,20 @@ class FullEscape:
     @property
     def escaped(self) -> bool:
         return self.status is Status.ESCAPED
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: τ★, status, counters, and the recorded trajectory."""
+        return {
+            "tau": self.tau,
+            "status": self.status.value,
+            "message": self.message,
+            "evaluations": self.evaluations,
+            "seconds": self.seconds,
+            "times": self.times.tolist(),
+            "loss": self.loss.tolist(),
+            "norms": self.norms.tolist(),
+            "distance": self.distance.tolist(),
+        }
 
 
 def full_escape_time(
@@ -326,7 +341,7 @@ def _he_case(case) -> SweepRecord:
         he_network(widths, bottleneck, eps, seed=seed), data, activation, rtol=rtol, record=8
     )
     return SweepRecord(
-        activation,
+        activation.label,
         tuple(widths),
         tuple(bottleneck),
         eps,
@@ -376,6 +391,9 @@ def he_sweep(
         ``None`` runs in this process; a ``ProcessPoolExecutor`` or a
         ``dask.distributed.Client.get_executor()`` spreads the cases.
     """
+    # Admitted once, here: workers (Dask threads in daemonic processes) receive the
+    # admitted activation and never classify, so no time limit is needed there.
+    activation = admit_activation(activation)
     cases = [
         (activation, tuple(widths), tuple(bottleneck), float(e), int(s), samples, rtol)
         for e in eps_values

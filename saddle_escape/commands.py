@@ -170,7 +170,7 @@ def registry_table(results: list[Classification]) -> tuple[list[dict], str]:
     """The registry's classification as JSON records and as a text table."""
     records, rows = [], []
     for r in results:
-        entry = REGISTRY[r.name]
+        entry = REGISTRY[str(r.name)]  # registry classifications always carry their name
         records.append({**entry.to_dict(), **r.to_dict()})
         rows.append(
             [
@@ -230,6 +230,10 @@ def identity_command(args):
     return payload, "\n".join(lines)
 
 
+#: Bounds of the numeric identity check (mpmath backprop is O(samples·weights) per digit).
+MAX_IDENTITY_SAMPLES, MAX_IDENTITY_DPS = 100_000, 1000
+
+
 def identity_check_command(args):
     widths = parse_widths(args.widths)
     activation = "tanh" if args.activation is None else args.activation
@@ -238,6 +242,10 @@ def identity_check_command(args):
     samples = 8 if args.samples is None else args.samples
     if samples < 1:
         raise ValueError(f"--samples must be at least 1, got {samples}")
+    if not 1 <= samples <= MAX_IDENTITY_SAMPLES:
+        raise ValueError(f"--samples must be at most {MAX_IDENTITY_SAMPLES}, got {samples}")
+    if args.dps is not None and not 10 <= args.dps <= MAX_IDENTITY_DPS:
+        raise ValueError(f"--dps must be from 10 to {MAX_IDENTITY_DPS}, got {args.dps}")
     network = random_network(widths, seed=seed, bias=args.bias)
     rng = np.random.default_rng(seed + 1)
     inputs = rng.normal(size=(samples, widths[0]))
@@ -428,15 +436,51 @@ def identity_report() -> tuple[dict, str]:
     return payload, text
 
 
+#: Largest full networks the command simulates (the reduced theory goes to depth 64 too).
+MAX_SIMULATE_DEPTH, MAX_SIMULATE_WIDTH = 64, 4096
+
+
+def expected_slope(r: int) -> int:
+    """The slope of ln τ★ against ln ε that the critical-depth law predicts.
+
+    r = 1: a finite limit; r = 2: ln(1/ε), whose log-log slope tends to 0; r ≥ 3: −(r − 2).
+
+    Examples
+    --------
+    >>> [expected_slope(r) for r in (1, 2, 3, 5)]
+    [0, 0, -1, -3]
+    """
+    return -(r - 2) if r >= 3 else 0
+
+
+def critical_depth_law(r: int) -> str:
+    """The critical-depth law for r bottleneck layers, in words.
+
+    Examples
+    --------
+    >>> critical_depth_law(1), critical_depth_law(2), critical_depth_law(4)
+    ('finite limit (slope 0)', 'ln(1/ε) (slope → 0)', 'ε^-2 (slope -2)')
+    """
+    if r == 1:
+        return "finite limit (slope 0)"
+    if r == 2:
+        return "ln(1/ε) (slope → 0)"
+    return f"ε^-{r - 2} (slope {-(r - 2)})"
+
+
 def simulate_command(args):
     try:
         bottleneck = tuple(int(v) for v in args.bottleneck.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"--bottleneck {args.bottleneck!r} must list layer numbers") from None
+    if not 2 <= args.depth <= MAX_SIMULATE_DEPTH:
+        raise ValueError(f"--depth must be from 2 to {MAX_SIMULATE_DEPTH}, got {args.depth}")
+    if not 1 <= args.width <= MAX_SIMULATE_WIDTH:
+        raise ValueError(f"--width must be from 1 to {MAX_SIMULATE_WIDTH}, got {args.width}")
     if not bottleneck or any(not 1 <= b <= args.depth for b in bottleneck):
         raise ValueError(f"--bottleneck layers must be in 1..{args.depth}, got {args.bottleneck!r}")
-    if args.depth < 2:
-        raise ValueError("--depth must be at least 2")
+    if len(set(bottleneck)) != len(bottleneck):
+        raise ValueError(f"--bottleneck lists a layer twice: {args.bottleneck!r}")
     eps = [float(v) for v in _eps_list(args.eps)]
     d = args.input_dim or args.width
     widths = (d,) + (args.width,) * (args.depth - 1) + (1,)
@@ -452,7 +496,12 @@ def simulate_command(args):
                 raise ValueError(
                     "--scheduler needs dask.distributed: pip install 'saddle-escape[dask]'"
                 ) from None
-            client = stack.enter_context(Client(args.scheduler, timeout=30))
+            try:
+                client = stack.enter_context(Client(args.scheduler, timeout=5))
+            except OSError as exc:
+                raise ValueError(
+                    f"--scheduler {args.scheduler!r}: no dask scheduler answered within 5 s ({exc})"
+                ) from None
             executor = client.get_executor()
         elif workers > 1:
             executor = stack.enter_context(local_executor(workers))
@@ -473,7 +522,8 @@ def simulate_command(args):
         "bottleneck": list(bottleneck),
         "r": r,
         **summary,
-        "expected_slope": -(r - 2),
+        "expected_slope": expected_slope(r),
+        "law": critical_depth_law(r),
         "records": [rec.to_dict() for rec in records],
         "seconds": time.perf_counter() - start,
     }
@@ -487,7 +537,7 @@ def simulate_command(args):
             format_table(["eps", "t_esc (mean)", "std"], rows),
             "slope of ln τ★ vs ln ε: "
             + ("-" if slope is None else f"{slope:.3f} ± {summary['slope_std']:.3f}")
-            + f" (critical-depth law: {-(r - 2)}); {payload['seconds']:.1f} s",
+            + f" (critical-depth law: {critical_depth_law(r)}); {payload['seconds']:.1f} s",
         ]
     )
     return payload, text

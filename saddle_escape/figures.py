@@ -29,7 +29,8 @@ from saddle_escape.numeric.simulate import (  # noqa: E402
     population_dataset,
     slope_summary,
 )
-from saddle_escape.symbolic.asymptotics import asymptotics  # noqa: E402
+from saddle_escape.symbolic.asymptotics import asymptotics
+from saddle_escape.symbolic.outcomes import ConvergenceError  # noqa: E402
 
 __all__ = ["FIGURES", "draw", "check_output_dir", "check_output_file"]
 
@@ -174,10 +175,13 @@ def universality(path: list[Path]) -> dict:
     for i, name in enumerate(names):
         model = build_model(name, 4, 16, "1,eps,eps,eps")
         a = asymptotics(model)
+        if a.prefactor is None:  # every entry here is B or C at r = 3: the power regime
+            raise ConvergenceError(f"{name}: no power-law prefactor (regime {a.regime})")
+        prefactor = float(a.prefactor)
         taus = np.array([p.tau for p in escape_time(model, eps=list(_EPS)).points], float)
-        data[name] = {"prefactor": float(a.prefactor), "tau": taus.tolist()}
+        data[name] = {"prefactor": prefactor, "tau": taus.tolist()}
         ax1.loglog(_EPS, taus, "o-", color=f"C{i}", label=name)
-        ax2.semilogx(_EPS, taus * _EPS / float(a.prefactor), "o-", color=f"C{i}", label=name)
+        ax2.semilogx(_EPS, taus * _EPS / prefactor, "o-", color=f"C{i}", label=name)
     ax1.set(xlabel="initial scale ε", ylabel="escape time τ★", title="raw")
     ax2.axhline(1, color="k", lw=0.8)
     ax2.set(

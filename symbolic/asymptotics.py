@@ -30,11 +30,16 @@ import mpmath
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ConvergenceError, ExpressionError
 from saddle_escape.symbolic.reduction import Y_SCALAR, G, ReducedModel, gaussian_expectation
-from saddle_escape.symbolic.timeouts import time_limit
+from saddle_escape.symbolic.taylor import has_piecewise
+from saddle_escape.symbolic.timeouts import check_time_limit, run_limited
 
-__all__ = ["AsymptoticTerm", "Asymptotics", "asymptotics"]
+__all__ = ["AsymptoticTerm", "Asymptotics", "asymptotics", "MIN_DPS", "MAX_DPS", "MAX_EXTRA_TERMS"]
 
 _REGIMES = {1: "finite", 2: "log"}
+#: Range of ``dps`` (Gaussian expectations by mpmath.quad cost more with every digit).
+MIN_DPS, MAX_DPS = 15, 1000
+#: Work budget: terms of the normal form beyond those the singular part needs.
+MAX_EXTRA_TERMS = 20
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,38 @@ def _is_zero(value: sp.Expr, exact: bool, dps: int) -> bool:
     return abs(value) < sp.Float(10) ** (-(dps // 2))
 
 
+def _series_coefficients(f: sp.Expr, h: sp.Symbol, prefix: sp.Expr, order: int) -> tuple:
+    """Coefficients of :math:`y^0 … y^{order}` in the y-series of the reduced output ``f``,
+    with the opaque prefix ``h`` replaced by its value.
+
+    Module-level with picklable arguments, so that :func:`run_limited` can hold it to its
+    time limit in a child process when it is called off the main thread.
+    """
+    y = Y_SCALAR
+    series = sp.expand(sp.series(f, y, 0, order + 1).removeO())
+    return tuple(series.coeff(y, m).xreplace({h: prefix}) for m in range(order + 1))
+
+
+def _check_arguments(model, extra_terms, dps) -> None:
+    if not isinstance(model, ReducedModel):
+        raise TypeError(
+            f"asymptotics needs a ReducedModel, got {model!r} ({type(model).__name__}); build "
+            "one with saddle_escape.build_model(activation, depth, width, init), e.g. "
+            "build_model('tanh', 4, 16, '1,eps,eps,eps')"
+        )
+    for name, value, low, high in (
+        ("dps", dps, MIN_DPS, MAX_DPS),
+        ("extra_terms", extra_terms, 0, MAX_EXTRA_TERMS),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(
+                f"{name} must be an int from {low} to {high}, got {value!r} "
+                f"({type(value).__name__})"
+            )
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be an int from {low} to {high}, got {value!r}")
+
+
 def asymptotics(
     model: ReducedModel,
     *,
@@ -148,12 +185,16 @@ def asymptotics(
     Parameters
     ----------
     model : ReducedModel
+        From :func:`saddle_escape.build_model` (or ``reduced_model``).
     extra_terms : int
-        How many :math:`b_j` beyond those the singular part needs.
+        How many :math:`b_j` beyond those the singular part needs (0 to
+        :data:`MAX_EXTRA_TERMS`).
     dps : int
-        Digits for Gaussian expectations that are not polynomial in g.
+        Digits for Gaussian expectations that are not polynomial in g (:data:`MIN_DPS`
+        to :data:`MAX_DPS`).
     time_limit_seconds : float or None
-        Limit on the symbolic series.
+        Limit on the symbolic series, enforced from any thread (a child process off the
+        main thread, see :func:`~saddle_escape.symbolic.timeouts.run_limited`).
 
     Returns
     -------
@@ -161,6 +202,12 @@ def asymptotics(
 
     Raises
     ------
+    TypeError
+        When ``model`` is not a ReducedModel (e.g. an activation name), or ``dps``,
+        ``extra_terms`` or ``time_limit_seconds`` has the wrong type.
+    ValueError
+        When ``dps`` or ``extra_terms`` is out of range, or ``time_limit_seconds`` is not
+        positive.
     ConvergenceError
         When P(y) − P(0) vanishes through the computed order.
     TimeLimitError
@@ -180,19 +227,26 @@ def asymptotics(
     >>> a.regime, a.exponent, a.k, a.prefactor
     ('power', 2, 1, 1/2)
     """
-    y = Y_SCALAR
+    _check_arguments(model, extra_terms, dps)
+    time_limit_seconds = check_time_limit(time_limit_seconds, "time_limit_seconds")
     r = model.r
     f, h, prefix = model.scalar_output_factored()
     s = model.teacher
     order = max(2 * r - 2, r) + extra_terms
-    if f.has(sp.Max, sp.Min, sp.Abs, sp.Piecewise, sp.sign, sp.Heaviside):
+    if has_piecewise(f):
         raise ExpressionError(
             f"the asymptotic expansion needs σ analytic at 0; {model.label!r} is piecewise "
             "(its reduced output has no y-series in SymPy): use escape times and extrapolation"
         )
-    with time_limit(time_limit_seconds, f"the y-series of the reduced output for {model.label!r}"):
-        series = sp.expand(sp.series(f, y, 0, order + 1).removeO())
-    A = [series.coeff(y, m).xreplace({h: prefix}) for m in range(order + 1)]
+    A = run_limited(
+        _series_coefficients,
+        f,
+        h,
+        prefix,
+        order,
+        seconds=time_limit_seconds,
+        what=f"the y-series of the reduced output for {model.label!r}",
+    )
     exact = True
     c = [sp.Integer(0)]
     for m in range(1, order + 1):

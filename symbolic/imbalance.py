@@ -29,11 +29,14 @@ b_{l+1}\rangle`).
 
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import cast
 
 import sympy as sp
+from saddle_escape.symbolic import taylor
 from saddle_escape.symbolic.outcomes import ExpressionError
 
 __all__ = [
@@ -46,6 +49,10 @@ __all__ = [
     "IdentityVerification",
     "verify_identity",
     "parse_widths",
+    "MAX_SYMBOLIC_UNITS",
+    "MAX_SYMBOLIC_WEIGHTS",
+    "MAX_SYMBOLIC_DEPTH",
+    "MAX_SYMBOLIC_PATHS",
     "concrete_rhs",
     "statement",
 ]
@@ -54,7 +61,14 @@ __all__ = [
 SIGMA = sp.Function("sigma")
 LOSS = sp.Function("ell")
 
-_MAX_SYMBOLIC_UNITS = 200
+#: Work budget of :func:`verify_identity`: its expressions grow with the number of weights
+#: and with the number of paths from the first hidden layer to the output (the product of
+#: the widths after the input), so each is bounded; within these limits a verification
+#: takes at most about half a minute (2,2,…,2,1 with 12 layers: 30 s; 3,30,30,1: 18 s).
+MAX_SYMBOLIC_UNITS = 200
+MAX_SYMBOLIC_WEIGHTS = 1200
+MAX_SYMBOLIC_DEPTH = 12
+MAX_SYMBOLIC_PATHS = 2048
 
 
 def parse_widths(widths) -> tuple[int, ...]:
@@ -64,7 +78,8 @@ def parse_widths(widths) -> tuple[int, ...]:
     ------
     ValueError
         When fewer than three widths are given (one hidden layer is the least with an
-        imbalance between two weight layers), or a width is not a positive integer.
+        imbalance between two weight layers), an entry is empty (``"3,,3,1"``), or a
+        width is not a positive integer.
 
     Examples
     --------
@@ -72,24 +87,31 @@ def parse_widths(widths) -> tuple[int, ...]:
     (3, 3, 3, 1)
     """
     if isinstance(widths, str):
-        parts = [p.strip() for p in widths.split(",") if p.strip()]
+        parts = [p.strip() for p in widths.split(",")]
         try:
             values = tuple(int(p) for p in parts)
         except ValueError:
             raise ValueError(
                 f"widths {widths!r} must be comma-separated positive integers, e.g. '3,3,3,1'"
+                + (" (an entry is empty)" if "" in parts else "")
             ) from None
     else:
-        values = tuple(widths)
+        try:
+            values = tuple(widths)
+        except TypeError:
+            raise ValueError(
+                f"widths must be a sequence of positive integers or a string like '3,3,3,1', "
+                f"got {widths!r}"
+            ) from None
     if len(values) < 3:
         raise ValueError(
             f"widths {values} describe {max(len(values) - 1, 0)} weight layer(s); the imbalance "
             "needs at least two (give d, N_1, ..., d_out with at least three numbers)"
         )
     for w in values:
-        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
+        if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 1:
             raise ValueError(f"widths {values}: every width must be a positive integer, got {w!r}")
-    return values
+    return tuple(int(w) for w in values)
 
 
 # -- width-generic derivation --------------------------------------------------------
@@ -228,7 +250,14 @@ def derive_identity(*, neuronwise: bool = False, bias: bool = False) -> Identity
 
     d_upper = d_upper.xreplace({z_def: z[j]})
     d_lower = d_lower.xreplace({z_def: z[j]})
-    phi = z[j] * sp.Subs(sp.Derivative(SIGMA(w), w), w, z[j]) - SIGMA(z[j])
+    # φ_σ(z_l[j]) by taylor.phi, with σ'(z_l[j]) held as Subs(dσ(w)/dw, w, z_l[j]).
+    sigma_prime, held = sp.Derivative(SIGMA(w), w), sp.Dummy("sigma_prime")
+    phi = (
+        taylor.phi(SIGMA(w), w)
+        .xreplace({sigma_prime: held})
+        .xreplace({w: z[j]})
+        .xreplace({held: sp.Subs(sigma_prime, w, z[j])})
+    )
     rhs_body = V[i, j] * phi if neuronwise else sp.Sum(V[i, j] * phi, (j, 1, N))
     lhs = 2 * total(d_lower) - 2 * total(d_upper)
     rhs = 2 * total(rhs_body)
@@ -313,6 +342,31 @@ class IdentityVerification:
         }
 
 
+def _check_symbolic_size(widths: tuple[int, ...], bias: bool) -> None:
+    """Refuse networks beyond the work budget of :func:`verify_identity`."""
+    depth = len(widths) - 1
+    weights = sum(widths[l] * widths[l + 1] for l in range(depth))
+    weights += sum(widths[1:]) if bias else 0
+    paths = math.prod(widths[1:])
+    excess = [
+        f"{what} {value} > {limit}"
+        for what, value, limit in (
+            ("weight layers", depth, MAX_SYMBOLIC_DEPTH),
+            ("hidden units", sum(widths[1:-1]), MAX_SYMBOLIC_UNITS),
+            ("weights" + (" and biases" if bias else ""), weights, MAX_SYMBOLIC_WEIGHTS),
+            ("paths from the first hidden layer to the output", paths, MAX_SYMBOLIC_PATHS),
+        )
+        if value > limit
+    ]
+    if excess:
+        raise ValueError(
+            f"widths {widths} are too large for an exact symbolic verification ("
+            + "; ".join(excess)
+            + "): use the numeric check at any precision instead (check_identity, or the "
+            "command line's identity --check --dps 50)"
+        )
+
+
 def _matrix(name: str, rows: int, cols: int) -> sp.Matrix:
     return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r + 1}_{c + 1}", real=True))
 
@@ -322,8 +376,8 @@ def _column(name: str, rows: int) -> sp.Matrix:
 
 
 def _phi(node: sp.Symbol) -> sp.Expr:
-    """φ_σ at a node of the graph, for the generic σ."""
-    return node * sp.diff(SIGMA(node), node) - SIGMA(node)
+    """φ_σ at a node of the graph, for the generic σ (:func:`taylor.phi`)."""
+    return taylor.phi(SIGMA(node), node)
 
 
 def verify_identity(
@@ -362,8 +416,11 @@ def verify_identity(
     Raises
     ------
     ValueError
-        For invalid widths, or more than 200 hidden units (the expansion grows
-        exponentially with depth).
+        For invalid widths, or a network beyond the work budget: more than
+        :data:`MAX_SYMBOLIC_DEPTH` weight layers, :data:`MAX_SYMBOLIC_UNITS` hidden units,
+        :data:`MAX_SYMBOLIC_WEIGHTS` weights (and biases) or :data:`MAX_SYMBOLIC_PATHS`
+        paths from the first hidden layer to the output (the product of the widths after
+        the input; the expansion grows with it). The message points to the numeric check.
 
     Examples
     --------
@@ -372,11 +429,7 @@ def verify_identity(
     (True, [0, 0])
     """
     widths = parse_widths(widths)
-    if sum(widths[1:-1]) > _MAX_SYMBOLIC_UNITS:
-        raise ValueError(
-            f"widths {widths}: more than {_MAX_SYMBOLIC_UNITS} hidden units is too large for "
-            "an exact symbolic verification; use the numeric check (identity --check)"
-        )
+    _check_symbolic_size(widths, bias)
     start = time.perf_counter()
     L = len(widths) - 1
     x = _column("x", widths[0])
@@ -512,7 +565,8 @@ def concrete_rhs(sigma: sp.Expr, variable: sp.Symbol) -> sp.Expr:
     Returns
     -------
     sympy.Expr
-        :math:`z\sigma'(z) - \sigma(z)`, simplified.
+        :math:`z\sigma'(z) - \sigma(z)`, unsimplified (:func:`taylor.phi`, the one place
+        φ_σ is computed).
 
     Raises
     ------
@@ -527,4 +581,4 @@ def concrete_rhs(sigma: sp.Expr, variable: sp.Symbol) -> sp.Expr:
     """
     if variable not in sigma.free_symbols:
         raise ExpressionError(f"activation {sp.sstr(sigma)} does not depend on {variable}")
-    return variable * sp.diff(sigma, variable) - sigma
+    return taylor.phi(sigma, variable)

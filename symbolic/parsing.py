@@ -561,6 +561,10 @@ def parse_expression(
         raise
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError) as exc:
         raise ExpressionError(f"expression {stripped!r} is not a valid expression: {exc}") from None
+    for power in expr.atoms(sp.Pow):
+        problem = _power_problem(power, limits) if power.free_symbols else None
+        if problem is not None:
+            raise ExpressionError(f"expression {stripped!r}: {problem}")
     if _is_condition(expr):
         raise ExpressionError(f"expression {stripped!r} is a condition, not a function value")
     free = expr.free_symbols
@@ -605,6 +609,19 @@ def parse_activation(text: str, *, limits: ParseLimits | None = None) -> ParsedE
         )
     expr = parsed.expr.xreplace({sp.Symbol("z", real=True): X})
     return ParsedExpression(parsed.text, expr, (X,), parsed.parameters)
+
+
+def _power_problem(node: sp.Pow, limits: ParseLimits) -> str | None:
+    """A power of a variable whose exponent exceeds the limit once SymPy has combined a
+    product (``x**64*x**64`` is ``x**128``): the per-node check cannot see it."""
+    exponent = node.exp
+    if exponent.is_number and exponent.is_real and abs(exponent) > limits.max_exponent:
+        shown = sp.sstr(node.base, order="none")
+        return (
+            f"the combined power ({shown})**{sp.sstr(exponent)} has an exponent larger than "
+            f"{limits.max_exponent} in absolute value"
+        )
+    return None
 
 
 def check_tree(expr: sp.Basic, *, label: str | None = None, limits: ParseLimits | None = None):
@@ -652,6 +669,10 @@ the constant exp(exp(10)) is larger than 10**1000
             visit(arg)
         if isinstance(node, sp.Piecewise):
             problem = _coverage_problem(node)
+            if problem is not None:
+                raise ExpressionError(f"expression {label!r}: {problem}")
+        elif isinstance(node, sp.Pow) and node.free_symbols:
+            problem = _power_problem(node, limits)
             if problem is not None:
                 raise ExpressionError(f"expression {label!r}: {problem}")
         elif isinstance(node, sp.Expr) and node.args and not node.free_symbols:

@@ -34,6 +34,7 @@ __all__ = [
     "reduced_model",
     "parse_init",
     "parse_width",
+    "parse_teacher",
     "LossBound",
     "gaussian_moment",
     "gaussian_expectation",
@@ -45,6 +46,9 @@ G = sp.Symbol("g", real=True)
 Y_SCALAR = sp.Symbol("y", positive=True)
 
 _MAX_DEPTH = 64
+#: Largest degree of F(Y; g) in g for which the loss is expanded exactly by moments
+#: (σ of degree q composed L − 1 times has degree q^(L−1)); beyond it, quadrature.
+MAX_EXACT_DEGREE = 256
 
 
 def gaussian_moment(m: int) -> sp.Integer:
@@ -76,6 +80,57 @@ def gaussian_expectation(expr: sp.Expr, variable: sp.Symbol = G) -> sp.Expr | No
         return None
     poly = sp.Poly(expr, variable)
     return sp.expand(sum(c * gaussian_moment(m) for (m,), c in poly.terms()))
+
+
+_MIN_SCALE, _MAX_SCALE = 1e-6, 1e6
+
+
+def parse_teacher(teacher) -> sp.Expr:
+    """The teacher strength s: a real, finite, non-zero constant of moderate size, exact.
+
+    Strings are parsed safely (``"1/2"``, ``"sqrt(2)"``); floats are taken as the decimal
+    written.
+
+    Examples
+    --------
+    >>> parse_teacher("0.5"), parse_teacher(2), parse_teacher("sqrt(2)")
+    (1/2, 2, sqrt(2))
+    >>> parse_teacher("1/0")
+    Traceback (most recent call last):
+    ...
+    ValueError: teacher strength must be a real number between ... got '1/0' (...)
+    """
+    problem = None
+    value: sp.Expr | None = None
+    try:
+        if isinstance(teacher, str):
+            value = parse_expression(teacher, {}).expr
+        elif isinstance(teacher, (int, float, np.integer, np.floating)) and not isinstance(
+            teacher, bool
+        ):
+            value = sp.Rational(str(teacher)) if np.isfinite(teacher) else None
+        elif isinstance(teacher, sp.Expr):
+            value = teacher
+    except (ExpressionError, ValueError, TypeError) as exc:
+        problem = str(exc)
+    ok = (
+        value is not None
+        and not value.free_symbols
+        and value.is_real is True
+        and value.is_finite is True
+        and value != 0
+    )
+    if ok:
+        magnitude = abs(sp.N(value, 20))
+        ok = bool(_MIN_SCALE <= magnitude <= _MAX_SCALE)
+    if not ok:
+        raise ValueError(
+            f"teacher strength must be a real number between {_MIN_SCALE:g} and "
+            f"{_MAX_SCALE:g} in magnitude, got {teacher!r}"
+            + (f" ({problem})" if problem else "")
+            + ("" if problem else " (s = 0 leaves nothing to learn)" if value == 0 else "")
+        )
+    return value
 
 
 def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
@@ -115,6 +170,16 @@ def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
                 raise ValueError(f"init entry {part!r} must be 'eps' or a real number")
         if value.free_symbols or not value.is_real or not value.is_finite:
             raise ValueError(f"init entry {part!r} must be 'eps' or a real number")
+        if value == 0:
+            raise ValueError(
+                f"init entry {part!r} is 0: a layer at scale 0 is neither an O(1) layer nor "
+                "one at scale ε (write eps for a small layer)"
+            )
+        if not _MIN_SCALE <= abs(value) <= _MAX_SCALE:
+            raise ValueError(
+                f"init entry {part!r} must have magnitude between {_MIN_SCALE:g} and "
+                f"{_MAX_SCALE:g} (an O(1) scale; write eps for a small layer)"
+            )
         out.append(value)
     if all(v is not None for v in out):
         raise ValueError(f"init {init!r} has no 'eps' layer: the bottleneck set is empty")
@@ -124,7 +189,7 @@ def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
 def _one_signed(sigma: sp.Expr) -> int | None:
     """1 if σ ≥ 0 on the real line is proven, −1 if σ ≤ 0 is, else ``None``."""
     candidates = [sigma]
-    if sigma.has(sp.Max, sp.Min, sp.Abs):
+    if sigma.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign):
         candidates.append(sigma.rewrite(sp.Piecewise))
     for candidate in candidates:
         if candidate.is_nonnegative:
@@ -213,6 +278,9 @@ class ReducedModel:
         r"""Exact :math:`\mathcal L(Y)` when σ is a polynomial (Gaussian moments), else ``None``."""
         if not self.sigma.is_polynomial(X):
             return None
+        degree = max(int(sp.degree(self.sigma, X)), 1)
+        if degree ** (self.depth - 1) > MAX_EXACT_DEGREE:
+            return None  # the composed polynomial is too large to expand: use quadrature
         return gaussian_expectation(self.integrand())
 
     def initial_point(self, eps) -> tuple:
@@ -250,7 +318,7 @@ class ReducedModel:
         return (sp.sqrt(N) * z).xreplace(subs), h, prefix.xreplace(subs)
 
     def loss_lower_bound(self) -> LossBound | None:
-        r"""A lower bound on :math:`\mathcal L` over the whole manifold, when σ is one-signed.
+        r"""A lower bound on :math:`\mathcal L` over the manifold, when σ is even or one-signed.
 
         On the manifold :math:`F = a\,\varphi(g)` with :math:`a = \sqrt N Y_L` and
         :math:`\varphi = \sigma(z_{L-1}(g))`. If σ ≥ 0 (or ≤ 0) everywhere, then
@@ -272,7 +340,16 @@ class ReducedModel:
         (1/4, True)
         >>> reduced_model(sp.tanh(X), 4, 16, "1,eps,eps,eps").loss_lower_bound() is None
         True
+        >>> reduced_model(sp.Abs(X), 4, 16, "1,eps,eps,eps").loss_lower_bound().value  # even σ
+        1/2
         """
+        if sp.expand(self.sigma.xreplace({X: -X}) - self.sigma) == 0:
+            return LossBound(
+                self.teacher**2 / 2,
+                "σ is even, so F(Y; g) is even in g and uncorrelated with the odd teacher: "
+                "𝓛 = ½E[F²] + s²/2",
+                False,
+            )
         sign = _one_signed(self.sigma)
         if sign is None:
             return None
@@ -379,12 +456,7 @@ def reduced_model(
     if not isinstance(depth, int) or isinstance(depth, bool) or not 2 <= depth <= _MAX_DEPTH:
         raise ValueError(f"depth must be an integer from 2 to {_MAX_DEPTH}, got {depth!r}")
     N = parse_width(width)
-    try:
-        s = sp.Rational(str(teacher)) if isinstance(teacher, (int, float, str)) else teacher
-    except (TypeError, ValueError):
-        raise ValueError(f"teacher strength must be a number, got {teacher!r}") from None
-    if s == 0:
-        raise ValueError("teacher strength s must be non-zero (nothing to learn otherwise)")
+    s = parse_teacher(teacher)
     if not isinstance(activation, sp.Expr):
         raise ExpressionError(
             "reduced_model takes σ as a SymPy expression in x; resolve names and strings "

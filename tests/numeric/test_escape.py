@@ -6,9 +6,10 @@ import pytest
 from saddle_escape.numeric.engine import Budget
 from saddle_escape.numeric.escape import build_model, escape_time
 from saddle_escape.numeric.extrapolation import extrapolate
+from saddle_escape.numeric.functions import compile_activation
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.symbolic.asymptotics import asymptotics
-from saddle_escape.symbolic.outcomes import ConvergenceError, Status
+from saddle_escape.symbolic.outcomes import ConvergenceError, ExpressionError, Status
 
 from tests.problems import linear_escape_time
 
@@ -107,10 +108,11 @@ def test_resonant_log_term_confirmed_numerically():
     eps = [0.02, 0.01, 0.005, 0.0025]
     taus = [p.tau for p in escape_time(model, eps=eps, system="scalar").points]
     remainders = [t - theory.leading(e) for e, t in zip(eps, taus, strict=True)]
-    # With the (3/32) ln(1/ε) term the remainder converges (O(ε²)); without it, it would
-    # drift by (3/32) ln 2 ≈ 0.065 per halving.
+    # With the (3/32) ln(1/ε) term the remainder converges (O(ε²)); without it, it drifts
+    # by (3/32) ln 2 ≈ 0.065 per halving.
     assert abs(remainders[-1] - remainders[-2]) < 1e-4
-    assert (3 / 32) * math.log(2) > 0.06
+    power_only = [r + 3 / 32 * math.log(1 / e) for e, r in zip(eps, remainders, strict=True)]
+    assert power_only[-1] - power_only[-2] == pytest.approx(3 / 32 * math.log(2), rel=1e-3)
 
 
 def test_no_escape_is_a_status_with_the_loss_floor():
@@ -188,3 +190,37 @@ def test_bad_arguments(kwargs, message):
     args = {"eps": [0.1], **kwargs}
     with pytest.raises((ValueError, TypeError), match=message):
         escape_time(*LINEAR, **args)
+
+
+@pytest.mark.parametrize(
+    "activation", ["elu", "selu", "celu", "hardswish", "hardtanh", "leaky_relu", "softsign"]
+)
+def test_piecewise_registry_activations_end_with_a_status(activation):
+    # They used to crash (numpy select with scalar branches, inhomogeneous shapes) or run
+    # for many minutes; now each ends, and an escaped point's digits are honest.
+    result = escape_time(activation, 4, 8, "1,eps,eps,eps", [0.1], throw=False)
+    point = result.points[0]
+    assert isinstance(point.status, Status) and point.evaluations > 0
+    if point.status.ok and activation in ("elu", "selu", "leaky_relu"):
+        check = escape_time(activation, 4, 8, "1,eps,eps,eps", [0.1], nodes=96, rtol=1e-13)
+        error = abs(float(point.tau) - float(check.points[0].tau)) / float(check.points[0].tau)
+        assert error < 10.0 ** (1 - point.digits)
+
+
+def test_heaviside_and_sign_are_usable_in_numeric_commands():
+    # Heaviside(x)·x is ReLU; its derivatives contain DiracDelta, which used to fail with
+    # "name 'DiracDelta' is not defined".
+    relu = escape_time("relu", 4, 8, "1,eps,eps,eps", [0.1], fraction=0.75)
+    heaviside = escape_time("Heaviside(x)*x", 4, 8, "1,eps,eps,eps", [0.1], fraction=0.75)
+    assert float(heaviside.points[0].tau) == pytest.approx(float(relu.points[0].tau), rel=1e-10)
+    act = compile_activation("sign(x)*x**2 + x")
+    assert act.dsigma(np.array([-2.0, 2.0])).tolist() == [5.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    "activation",
+    ["x + sqrt(-1)", "csc(x)", "1", "0", "pi", "sqrt(x)", "x**(1/1000)", "x + exp(-1/x**2)"],
+)
+def test_escape_refuses_what_classify_refuses(activation):
+    with pytest.raises(ExpressionError):
+        escape_time(activation, 3, 4, "1,eps,eps", [0.1])

@@ -1,3 +1,5 @@
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -74,3 +76,58 @@ def test_float64_overflow_is_a_clear_error():
     data = Dataset(np.array([[1.0]]), np.array([[0.0]]))
     with pytest.raises(FloatingPointError, match="overflowed"):
         backprop(net, data, compile_activation("exp(x)"), get_loss("squared"))
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        # issue 14.10: every one of these used to be accepted
+        (lambda: Dataset(np.ones((2, 1)), np.ones(2), np.array([-0.5, 1.5])), "non-negative"),
+        (lambda: Dataset(np.ones((2, 1)), np.ones(2), np.array([0.4, 0.4])), "sum to 1"),
+        (lambda: Dataset(np.ones((2, 1)), np.ones(2), np.array([2.0, 2.0])), "sum to 1"),
+        (lambda: Dataset(np.array([["a"], ["b"]]), np.ones(2)), "inputs must hold real"),
+        (lambda: Dataset(np.ones((2, 1)), np.array(["1", "2"])), "targets must hold real"),
+        (lambda: Dataset(np.array([["a"]], dtype=object), np.ones(1)), "'a' \\(str\\)"),
+        (lambda: Dataset(np.array([[True], [False]]), np.ones(2)), "dtype bool"),
+        (lambda: Dataset(np.array([[1 + 1j]]), np.ones(1)), "complex"),
+        (lambda: Dataset(np.array([[math.nan]]), np.ones(1)), "finite"),
+        (lambda: Dataset(np.ones((1, 1)), np.array([math.inf])), "finite"),
+        (lambda: Dataset(np.ones((1, 1)), np.ones(1), np.array([math.nan])), "finite"),
+        (lambda: Dataset(np.zeros((0, 2)), np.zeros((0, 1))), "at least one row"),  # 14.21
+        (lambda: Dataset(np.zeros((2, 0)), np.zeros((2, 1))), "input dimension"),
+        (lambda: Dataset(np.ones((2, 2)), np.ones((2, 2, 2))), "targets must have shape"),
+        (lambda: Dataset(np.ones((2, 2)), np.ones((2, 0))), "targets must have shape"),
+        (lambda: Network((np.ones((0, 3)), np.ones((1, 0)))), "at least one unit"),
+    ],
+)
+def test_careless_data_is_refused(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_weights_are_checked_not_renormalised():
+    # Gauss weights sum to 1 within rounding: accepted and kept as given.
+    w = np.array([0.1, 0.2, 0.7000000000000001])
+    data = Dataset(np.ones((3, 1)), np.ones(3), w)
+    assert data.weights.tolist() == w.tolist()
+    mp = data.to_mpmath()  # mpf weights pass the same checks
+    assert isinstance(mp.weights[0], mpmath.mpf)
+    ints = Dataset(np.array([[1], [2]]), np.array([3, 4]))  # integer arrays become float
+    assert ints.inputs.dtype == float and ints.targets.shape == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "widths, options, message",
+    [
+        ((3, 0, 1), {}, "positive integer"),  # issue 14.10: used to build a 0-unit layer
+        ((3, -2, 1), {}, "positive integer"),
+        ((3, 2.5, 1), {}, "positive integer"),
+        ((3, True, 1), {}, "positive integer"),
+        ((3,), {}, "no weight layer"),
+        ((3, 2, 1), {"scale": 0.0}, "scale"),
+        ((3, 2, 1), {"scale": math.nan}, "scale"),
+    ],
+)
+def test_random_network_refuses_bad_widths(widths, options, message):
+    with pytest.raises(ValueError, match=message):
+        random_network(widths, seed=0, **options)

@@ -1,13 +1,21 @@
 import contextlib
+import importlib.metadata
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import warnings
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from saddle_escape.symbolic.outcomes import Status
 
+from saddle_escape import commands
 from saddle_escape.cli import main
 
 
@@ -244,7 +252,7 @@ def test_ode_prints_the_system(capsys):
         (["escape", "--eps", "abc"], "not a number"),
         (["escape", "--init", "1,1,1,1"], "no 'eps'"),
         (["escape", "--depth", "3"], "depth is 3"),
-        (["ode", "--activation", "x + a*x"], "free parameters"),
+        (["ode", "--activation", "x + a*x"], "free parameter"),
         (["asymptotics", "--activation", "relu", "--init", "eps,eps,eps,1"], "piecewise"),
     ],
 )
@@ -277,3 +285,346 @@ def test_report_writes_every_figure_and_a_summary(capsys, tmp_path):
     for name in ("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"):
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
     assert "## Agreement with full networks" in (tmp_path / "summary.md").read_text()
+
+
+# -- CLI robustness (issue 14 items 8, 9, 10, 18, 20, 21) --------------------------------
+
+
+def _strict_loads(text):
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _replace_handler(monkeypatch, name, handler):
+    """Make command ``name`` run ``handler`` (the parser is built on each call of main)."""
+    monkeypatch.setattr(commands, f"{name}_command", handler)
+
+
+def test_json_never_prints_non_finite_tokens(capsys, monkeypatch):
+    payload = {"tau": float("inf"), "points": [{"x": float("nan")}, {"x": -np.inf}], "ok": 1.5}
+    _replace_handler(monkeypatch, "classes", lambda args: (payload, "text"))
+    status, out, err = run(capsys, "classes", "--json")
+    assert status == 0 and err == ""
+    assert "Infinity" not in out and "NaN" not in out
+    data = _strict_loads(out)
+    assert data["tau"] is None and data["points"] == [{"x": None}, {"x": None}]
+    assert data["ok"] == 1.5
+    assert data["non_finite"] == [
+        "tau is inf, printed as null",
+        "points[0].x is nan, printed as null",
+        "points[1].x is -inf, printed as null",
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["classify", "x + exp(1000)*x**2", "--json"],
+        ["identity", "--check", "--activation", "exp(1/x)", "--json"],
+    ],
+)
+def test_json_of_issue_14_item_8_is_strict(capsys, argv):
+    status, out, _ = run(capsys, *argv)
+    assert status in (0, 2)
+    _strict_loads(out)
+
+
+def test_figure_does_not_create_a_missing_directory(capsys, tmp_path):
+    target = tmp_path / "missing" / "deeper" / "a.png"
+    start = time.monotonic()
+    status, _, err = run(capsys, "figure", "imbalance", "--out", str(target))
+    assert status == 2 and time.monotonic() - start < 5
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert str(tmp_path / "missing" / "deeper") in err and "does not exist" in err
+    assert not (tmp_path / "missing").exists()
+    status, _, err = run(capsys, "figure", "imbalance", "--out", "/nonexistent_dir/a.png")
+    assert status == 2 and "'/nonexistent_dir'" in err
+    assert not os.path.exists("/nonexistent_dir")
+
+
+@pytest.fixture
+def no_figure_work(monkeypatch):
+    """Fail the test if a figure (or the report's tables) would be computed."""
+    from saddle_escape import figures
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computation started before the output path was checked")
+
+    for name in figures.FIGURES:
+        monkeypatch.setitem(figures.FIGURES, name, refuse)
+    monkeypatch.setattr(commands, "registry_classifications", refuse)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+@pytest.mark.usefixtures("no_figure_work")
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["figure", "imbalance", "--out", "/proc/a.png"], "cannot write '/proc/a.png'"),
+        (["report", "--out", "/proc/saddle-report"], "cannot write '/proc/saddle-report'"),
+        (["report", "--out", "/proc/self/nonexistent/x"], "does not exist"),
+        (["report", "--out", "/etc/hostname"], "is an existing file"),
+    ],
+)
+def test_unwritable_outputs_fail_before_any_work(capsys, argv, fragment):
+    start = time.monotonic()
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.usefixtures("no_figure_work")
+def test_report_out_onto_an_existing_file_or_missing_parent(capsys, tmp_path):
+    existing = tmp_path / "summary.txt"
+    existing.write_text("keep me")
+    status, _, err = run(capsys, "report", "--out", str(existing))
+    assert status == 2 and "is an existing file" in err
+    assert existing.read_text() == "keep me"
+    status, _, err = run(capsys, "report", "--out", str(tmp_path / "a" / "b"))
+    assert status == 2 and "does not exist" in err and not (tmp_path / "a").exists()
+
+
+def test_output_checks_create_nothing(tmp_path):
+    from saddle_escape.figures import check_output_dir, check_output_file
+
+    check_output_dir(tmp_path / "new")  # its parent exists: accepted, not created
+    assert not (tmp_path / "new").exists()
+    check_output_file(tmp_path / "a.png")
+    assert not (tmp_path / "a.png").exists()
+    existing = tmp_path / "b.svg"
+    existing.write_text("old")
+    check_output_file(existing)  # an existing file may be overwritten; unchanged for now
+    assert existing.read_text() == "old" and list(tmp_path.iterdir()) == [existing]
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(ValueError, match="is a directory"):
+        check_output_file(tmp_path / "d.png")
+
+
+def test_broken_pipe_is_quiet():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saddle_escape", "classify", "tanh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before anything is written (like `| head`)
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) in (0, 141)
+    assert err == ""
+
+
+def test_classify_into_head_has_no_traceback():
+    proc = subprocess.run(
+        f"{sys.executable} -m saddle_escape classify tanh | head -3",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.count("\n") == 3 and proc.stderr == ""
+
+
+def test_keyboard_interrupt_is_one_line(capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    _replace_handler(monkeypatch, "classes", interrupted)
+    status, out, err = run(capsys, "classes")
+    assert (status, out, err) == (130, "", "error: interrupted\n")
+
+
+def test_ctrl_c_in_a_real_process():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saddle_escape", "report", "--no-figures"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    seen = b""
+    while b"[" not in seen:  # the first progress line: the command is running
+        chunk = proc.stderr.read1(256)
+        assert chunk, seen
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    err = (seen + rest).decode()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and err.rstrip().endswith("error: interrupted")
+
+
+def test_warnings_are_tidy_lines(capsys, monkeypatch):
+    def noisy(args):
+        for _ in range(3):
+            warnings.warn("overflow encountered in exp", RuntimeWarning, stacklevel=1)
+        warnings.warn("Casting complex values to real", np.exceptions.ComplexWarning, stacklevel=1)
+        warnings.warn("All components of y0\nmust be finite", UserWarning, stacklevel=1)
+        return {"value": 1}, "done"
+
+    _replace_handler(monkeypatch, "classes", noisy)
+    status, out, err = run(capsys, "classes")
+    assert status == 0 and out == "done\n"
+    assert err.splitlines() == [
+        "warning: overflow encountered in exp",
+        "warning: Casting complex values to real",
+        "warning: All components of y0 must be finite",
+    ]
+
+
+def test_a_failure_with_warnings_is_still_one_line(capsys, monkeypatch):
+    def noisy_failure(args):
+        warnings.warn("invalid value encountered in divide", RuntimeWarning, stacklevel=1)
+        raise ValueError("bad\ninput")
+
+    _replace_handler(monkeypatch, "classes", noisy_failure)
+    status, out, err = run(capsys, "classes", "--json")
+    assert status == 2 and err == "error: bad input\n"
+    assert _strict_loads(out) == {"error": "bad input"}
+
+
+def test_a_failed_status_prints_the_result_and_one_error_line(capsys, monkeypatch):
+    _replace_handler(
+        monkeypatch, "classes", lambda args: ({"status": "no_escape"}, "t", Status.NO_ESCAPE)
+    )
+    status, out, err = run(capsys, "classes", "--json")
+    assert status == 3 and _strict_loads(out) == {"status": "no_escape"}
+    assert err == f"error: {Status.NO_ESCAPE.message}\n"
+    _replace_handler(monkeypatch, "classes", lambda args: ({}, "t", Status.BUDGET_EXHAUSTED))
+    assert run(capsys, "classes")[0] == 4
+
+
+def test_os_errors_are_one_line(capsys, monkeypatch):
+    def refused(args):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    _replace_handler(monkeypatch, "classes", refused)
+    status, _, err = run(capsys, "classes")
+    assert status == 2 and err == "error: Connection refused\n"
+
+
+@pytest.mark.parametrize(
+    "argv, expression",
+    [
+        (["classify", "-tanh(x)"], "-tanh(x)"),
+        (["classify", "-tanh(x)", "--json"], "-tanh(x)"),
+        (["classify", "--json", "-x**3 + x"], "-x**3 + x"),
+        (["classify", "--order", "3", "-sin(x)", "--json"], "-sin(x)"),
+        (["--time-limit", "30", "classify", "-tanh(x)", "--json"], "-tanh(x)"),
+        (["classify", "--json", "--", "-tanh(x)"], "-tanh(x)"),
+    ],
+)
+def test_an_expression_may_start_with_a_minus(capsys, argv, expression):
+    status, out, err = run(capsys, *argv)
+    assert status == 0, err
+    data = json.loads(out) if "--json" in argv else None
+    assert data is None or data["expression"].replace(" ", "") == expression.replace(" ", "")
+
+
+def test_an_option_value_may_start_with_a_minus(capsys, monkeypatch):
+    seen = {}
+
+    def record(args):
+        seen.update(vars(args))
+        return {}, ""
+
+    _replace_handler(monkeypatch, "ode", record)
+    status, _, err = run(capsys, "ode", "--activation", "-tanh(x)", "--teacher", "-1")
+    assert status == 0, err
+    assert seen["activation"] == "-tanh(x)" and seen["teacher"] == "-1"
+
+
+def test_a_stray_dash_argument_hints_at_the_double_dash(capsys):
+    status, _, err = run(capsys, "classify", "tanh", "-x")
+    assert status == 2 and "'--'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "widths, fragment",
+    [
+        ("3,,3,1", "empty entry at position 2"),
+        ("3,3,1,", "empty entry at position 4"),
+        (",3,3,1", "empty entry at position 1"),
+        ("3,a,1", "not a whole number"),
+        ("3,-3,1", "not a whole number"),
+    ],
+)
+def test_identity_widths_with_holes_are_refused(capsys, widths, fragment):
+    status, _, err = run(capsys, "identity", "--widths", widths)
+    assert status == 2 and fragment in err
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["identity", "--activation", "sin"], "--activation needs --check"),
+        (["identity", "--loss", "logistic"], "--loss needs --check"),
+        (["identity", "--seed", "0", "--dps", "30"], "--dps, --seed need --check"),
+        (["identity", "--samples", "4"], "--samples needs --check"),
+        (["identity", "--check", "--latex"], "--latex excludes --check"),
+    ],
+)
+def test_identity_options_that_would_be_ignored_are_errors(capsys, argv, fragment):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and fragment in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", ["--seeds", "--input-dim", "--width", "--samples"])
+def test_simulate_counts_must_be_positive(capsys, option):
+    status, _, err = run(capsys, "simulate", option, "0")
+    assert status == 2 and "at least 1" in err and option in err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["classify", "tanh", "--time-limit", "1e300"], 0),
+        (["classify", "tanh", "--time-limit", "inf"], 0),
+        (["--time-limit", "1e300", "classify", "tanh"], 0),
+        (["identity", "--widths", "2,2,1", "--time-limit", "1e300"], 0),
+        (["classify", "tanh", "--time-limit", "abc"], 2),
+        (["classify", "tanh", "--time-limit", "nan"], 2),
+        (["--time-limit", "abc", "classify", "tanh"], 2),
+        (["--time-limit", "0", "classes"], 2),
+        (["classes", "--time-limit", "-1"], 2),
+    ],
+)
+def test_time_limit_values(capsys, argv, expected):
+    status, _, err = run(capsys, *argv)
+    assert status == expected, err
+    if expected == 2:
+        assert "seconds" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--time-limit", "0.5", "asymptotics", "--activation", "tanh"],
+        ["asymptotics", "--activation", "tanh", "--time-limit", "0.5"],
+        ["asymptotics", "--activation", "tanh", "--time-limit", "0.5", "--json"],
+    ],
+)
+def test_the_whole_command_is_bounded_by_the_time_limit(capsys, argv):
+    start = time.monotonic()
+    status, out, err = run(capsys, *argv)
+    assert status == 4 and time.monotonic() - start < 0.5 + 10
+    assert err.startswith("error: the command 'asymptotics' took longer than the time limit")
+    assert err.count("\n") == 1
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left behind
+    if "--json" in argv:
+        assert "time limit" in _strict_loads(out)["error"]
+
+
+def test_bare_command_prints_the_help(capsys):
+    status, out, err = run(capsys)
+    assert status == 2 and out == ""
+    assert err.startswith("usage: saddle-escape") and "classify" in err
+
+
+def test_version_and_help(capsys):
+    status, out, _ = run(capsys, "--version")
+    assert status == 0
+    assert out.strip() == f"saddle-escape {importlib.metadata.version('saddle-escape')}"
+    status, out, _ = run(capsys, "classify", "--help")
+    assert status == 0 and "EXPR_OR_NAME" in out

@@ -1,8 +1,15 @@
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import sympy as sp
 from saddle_escape.numeric.escape import build_model
+from saddle_escape.symbolic import taylor
 from saddle_escape.symbolic.asymptotics import asymptotics
-from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.outcomes import ExpressionError, TimeLimitError
+from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.reduction import reduced_model
 
 
 def test_linear_design_case_is_exact():
@@ -52,3 +59,65 @@ def test_no_escape_is_reported():
 def test_piecewise_activation_is_refused_clearly():
     with pytest.raises(ExpressionError, match="piecewise"):
         asymptotics(build_model("elu", 3, 4, "eps,eps,eps"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        # issue 14.21: dps=0 used to fail with "P(y) − P(0) vanishes"
+        ({"dps": 0}, ValueError, "dps must be an int from 15"),
+        ({"dps": 5}, ValueError, "dps must be an int from 15"),
+        ({"dps": "30"}, TypeError, "dps must be an int"),
+        ({"dps": 30.0}, TypeError, "dps must be an int"),
+        ({"dps": True}, TypeError, "dps must be an int"),
+        ({"extra_terms": -1}, ValueError, "extra_terms"),
+        ({"extra_terms": 1000}, ValueError, "extra_terms"),
+        ({"time_limit_seconds": "5"}, TypeError, "time_limit_seconds must be a number"),
+        ({"time_limit_seconds": 0}, ValueError, "time_limit_seconds must be a positive"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        asymptotics(build_model("tanh", 3, 4, "eps,eps,eps"), **kwargs)
+
+
+@pytest.mark.parametrize("model", ["tanh", None, 3])
+def test_a_model_that_is_not_a_reduced_model_is_refused(model):
+    # issue 14.21: asymptotics("tanh") used to raise AttributeError
+    with pytest.raises(TypeError, match=r"ReducedModel.*saddle_escape\.build_model"):
+        asymptotics(model)
+
+
+def _in_a_thread(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` in a worker thread, where SIGALRM cannot interrupt."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(func, *args, **kwargs).result(timeout=120)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def test_the_time_limit_holds_off_the_main_thread():
+    # Issue 8.5: from a worker thread the limit used to be only a warning. The series of
+    # this model takes about 5 s; the limit is 0.5 s (plus a child's start-up).
+    model = reduced_model(sp.tanh(sp.sin(sp.tanh(X))), 6, 16, "eps,eps,eps,eps,eps,eps")
+    start = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a LimitNotEnforcedWarning fails the test
+        with pytest.raises(TimeLimitError, match="y-series of the reduced output"):
+            _in_a_thread(asymptotics, model, time_limit_seconds=0.5)
+    assert time.monotonic() - start < 60
+
+
+def test_a_limited_series_off_the_main_thread_gives_the_same_answer():
+    model = build_model("tanh", 4, 16, "eps,eps,eps,eps")
+    here = asymptotics(model)
+    there = _in_a_thread(asymptotics, model, time_limit_seconds=60.0)
+    assert there.to_dict() == here.to_dict()
+
+
+def test_the_piecewise_check_is_the_shared_one():
+    # Issue 8.7: one piecewise check (taylor.has_piecewise), not a private list of heads.
+    import saddle_escape.symbolic.asymptotics as module
+
+    assert module.has_piecewise is taylor.has_piecewise

@@ -1,8 +1,10 @@
 import itertools
 
+import numpy as np
 import pytest
 import saddle_escape.symbolic.imbalance as imbalance
 import sympy as sp
+from saddle_escape.symbolic import taylor
 from saddle_escape.symbolic.imbalance import (
     LOSS,
     SIGMA,
@@ -11,6 +13,7 @@ from saddle_escape.symbolic.imbalance import (
     statement,
     verify_identity,
 )
+from saddle_escape.symbolic.timeouts import time_limit
 
 FORMS = list(itertools.product([False, True], [False, True]))
 
@@ -88,3 +91,49 @@ def test_statement_forms():
     assert "‖b_l‖²" in statement(bias=True)
     assert "W_{l+1}[:, j]" in statement(neuronwise=True)
     assert "\\varphi_\\sigma" in statement(latex=True)
+
+
+@pytest.mark.parametrize(
+    "widths, excess",
+    [
+        ("3,100,100,1", "weights 10400 > 1200"),  # issue 14.19: ran unbounded
+        ("100000,3,3,1", "weights 300012 > 1200"),  # issue 14.19: ran unbounded
+        (",".join(["1"] * 15), "weight layers 14 > 12"),
+        ("3,3,3,3,3,3,3,3,3,1", "paths from the first hidden layer to the output 6561 > 2048"),
+    ],
+)
+def test_the_exact_verification_has_a_work_budget(widths, excess):
+    # Refused at once (under a limit so that a regression fails instead of hanging).
+    with time_limit(10.0, f"verify_identity({widths!r})"):
+        with pytest.raises(ValueError, match="too large") as caught:
+            verify_identity(widths)
+    message = str(caught.value)
+    assert excess in message and "check_identity" in message and "identity --check" in message
+
+
+def test_bias_counts_in_the_weight_budget():
+    widths = parse_widths("10,30,29,1")  # 300 + 870 + 29 = 1199 weights, 60 biases
+    imbalance._check_symbolic_size(widths, bias=False)
+    with pytest.raises(ValueError, match="weights and biases 1259 > 1200"):
+        imbalance._check_symbolic_size(widths, bias=True)
+
+
+@pytest.mark.parametrize("widths", ["3,,3,1", "3,3,1,", ",3,3,1"])
+def test_empty_width_entries_are_refused(widths):
+    # Issue 14.10: "3,,3,1" used to run widths (3, 3, 1).
+    with pytest.raises(ValueError, match="an entry is empty"):
+        parse_widths(widths)
+
+
+def test_widths_accept_numpy_integers():
+    assert parse_widths(np.array([3, 2, 1])) == (3, 2, 1)
+    assert all(type(w) is int for w in parse_widths(np.array([3, 2, 1])))
+
+
+def test_phi_is_computed_in_one_place(monkeypatch):
+    # Issue 8.7: concrete_rhs and the explicit verification take φ_σ from taylor.phi.
+    marker = sp.Symbol("phi_from_taylor")
+    monkeypatch.setattr(taylor, "phi", lambda sigma, variable=None: marker)
+    z = sp.Symbol("z", real=True)
+    assert imbalance.concrete_rhs(sp.tanh(z), z) == marker
+    assert imbalance._phi(z) == marker

@@ -392,3 +392,14 @@ def test_the_sentinel_itself_trips():
     finally:
         _ARMED[0] = False
     assert "exec" in _TRIPPED
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x + x**64*x**64*x**64*x**64*x**64", "x*(x+1)**64*(x+1)**64*(x+1)**64*(x+1)**64"],
+)
+def test_products_cannot_bypass_the_exponent_limit(text):
+    # SymPy combines x**64*x**64 into x**128 after each node passed its own check; `ode`
+    # then expanded a degree-10⁵ polynomial for minutes.
+    with pytest.raises(ExpressionError, match="combined power"):
+        parse_activation(text)

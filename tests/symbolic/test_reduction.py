@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
@@ -8,6 +9,8 @@ from saddle_escape.symbolic.reduction import (
     gaussian_expectation,
     gaussian_moment,
     parse_init,
+    parse_teacher,
+    parse_width,
     reduced_model,
 )
 
@@ -63,7 +66,7 @@ def test_symbolic_width():
         ({"init": "1,1"}, "no 'eps'"),
         ({"init": "1,eps,eps"}, "depth is 2"),
         ({"init": "a,eps"}, "real number"),
-        ({"teacher": 0}, "non-zero"),
+        ({"teacher": 0}, "nothing to learn"),
     ],
 )
 def test_bad_model_input(kwargs, message):
@@ -82,3 +85,44 @@ def test_free_parameters_and_strings_are_refused():
 
 def test_parse_init_accepts_constants():
     assert parse_init(["eps", 0.5, "sqrt(2)"], 3) == (None, sp.Rational(1, 2), sp.sqrt(2))
+
+
+@pytest.mark.parametrize("width", [16.7, True, np.float64(2.5), 0, -3, "1e3", "N N", None])
+def test_width_is_never_truncated(width):
+    with pytest.raises(ValueError, match="width"):
+        parse_width(width)
+
+
+def test_whole_widths_and_symbols_are_accepted():
+    assert parse_width(np.int64(8)) == 8 and parse_width(" 12 ") == 12
+    assert parse_width("N").is_Symbol
+
+
+@pytest.mark.parametrize("teacher", ["1e999999", "1/0", "1e100", "0", 0, float("inf"), True, "a"])
+def test_teacher_must_be_a_moderate_real_number(teacher):
+    with pytest.raises(ValueError, match="teacher strength"):
+        parse_teacher(teacher)
+
+
+def test_a_layer_at_scale_zero_is_refused():
+    # It used to escape at τ = 99.6 on the manifold while the scalar reduction (which
+    # freezes the O(1) layers) said no escape: neither O(1) nor ε, it has no meaning here.
+    with pytest.raises(ValueError, match="scale 0"):
+        parse_init("0,eps,eps,eps", 4)
+
+
+def test_loss_bound_of_one_signed_activations():
+    relu = reduced_model(sp.Max(0, X), 4, 16, "1,eps,eps,eps", teacher=2)
+    bound = relu.loss_lower_bound()
+    assert bound.value == 1 and bound.attained  # s²/4 with s = 2
+    # Independent check: the best F = a·g⁺ has loss ½E[(a g⁺ − 2g)²] minimised at a = 2,
+    # where it is ½·4·E[g²; g < 0] = 1, the bound itself.
+    g, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    best = min(
+        0.5 * (w * (a * np.maximum(g, 0) - 2 * g) ** 2).sum() for a in np.linspace(0, 4, 401)
+    )
+    assert best == pytest.approx(1.0, rel=1e-3)
+    sigmoid = reduced_model(1 / (1 + sp.exp(-X)), 4, 16, "1,eps,eps,eps").loss_lower_bound()
+    assert sigmoid.value == sp.Rational(1, 4) and not sigmoid.attained
+    assert reduced_model(sp.tanh(X), 4, 16, "1,eps,eps,eps").loss_lower_bound() is None

@@ -1,0 +1,110 @@
+"""The half-range Gauss rule against closed-form Gaussian moments and mpmath.quad."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from saddle_escape.numeric.gaussian import (
+    MAX_NODES_FLOAT64,
+    expectation,
+    half_range_rule,
+    half_range_rule_mp,
+)
+
+
+def double_factorial(k: int) -> int:
+    """(2m − 1)!! for k = 2m − 1 (1 for k ≤ 0)."""
+    return math.prod(range(k, 0, -2)) if k > 0 else 1
+
+
+def quad_expectation(h):
+    """E h(g) by mpmath.quad, split at 0 (the kink of a piecewise h)."""
+    density = lambda g: mpmath.exp(-g * g / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+    return mpmath.quad(lambda g: h(g) * density(g), [-mpmath.inf, 0, mpmath.inf])
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 12])
+def test_float64_rule_integrates_every_moment_up_to_degree_4n_minus_1(n):
+    g, w = half_range_rule(n)
+    for k in range(0, 4 * n):
+        moment = float((w * (g**k + (-g) ** k)).sum())
+        exact = 0 if k % 2 else double_factorial(k - 1)  # E g^{2m} = (2m − 1)!!
+        assert moment == pytest.approx(exact, rel=1e-12, abs=1e-14), k
+    # Degree 4n is beyond the rule: it must not be exact (the bound is sharp).
+    moment = float(2 * (w * g ** (4 * n)).sum())
+    assert abs(moment / double_factorial(4 * n - 1) - 1) > 1e-9
+
+
+def test_mpmath_rule_is_exact_to_its_precision():
+    with mpmath.workdps(50):
+        g, w = half_range_rule_mp(10)
+        for m in range(0, 20):
+            moment = 2 * sum(wi * gi ** (2 * m) for gi, wi in zip(g, w, strict=True))
+            assert abs(moment - double_factorial(2 * m - 1)) < mpmath.mpf(10) ** -40 * max(
+                1, double_factorial(2 * m - 1)
+            )
+
+
+def test_mpmath_and_float64_rules_have_the_same_nodes():
+    g, w = half_range_rule(16)
+    with mpmath.workdps(30):
+        gm, wm = half_range_rule_mp(16)
+    np.testing.assert_allclose(g, [float(v) for v in gm], rtol=1e-13)
+    np.testing.assert_allclose(w, [float(v) for v in wm], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "h_np, h_mp",
+    [
+        (np.tanh, mpmath.tanh),  # odd: 0
+        (lambda g: np.tanh(0.7 * g) ** 2, lambda g: mpmath.tanh(0.7 * g) ** 2),
+        (lambda g: np.log1p(np.exp(g)), lambda g: mpmath.log(1 + mpmath.exp(g))),  # softplus
+        (lambda g: g**3 / (1 + np.exp(-g)), lambda g: g**3 / (1 + mpmath.exp(-g))),
+        (lambda g: np.exp(np.sin(g)), lambda g: mpmath.exp(mpmath.sin(g))),
+    ],
+)
+def test_smooth_expectations_agree_with_mpmath_quad(h_np, h_mp):
+    with mpmath.workdps(30):
+        exact = float(quad_expectation(h_mp))
+    assert expectation(h_np, 48) == pytest.approx(exact, rel=1e-12, abs=1e-15)
+
+
+def test_an_even_kink_at_zero_is_exact():
+    # ReLU(g)²·cos g: kinked at 0, but h(g) + h(−g) = g² cos g is smooth and even, so the
+    # rule (smooth in u = g²/2) converges as fast as for a smooth function.
+    with mpmath.workdps(30):
+        exact = float(quad_expectation(lambda g: max(g, 0) ** 2 * mpmath.cos(g)))
+    h = lambda g: np.maximum(g, 0) ** 2 * np.cos(g)  # noqa: E731
+    assert expectation(h, 16) == pytest.approx(exact, rel=1e-13)
+
+
+def test_one_sided_odd_powers_converge_only_algebraically():
+    # A limitation, pinned: ReLU(g)·g² gives h(g) + h(−g) = g³ on g > 0, i.e. (2u)^{3/2},
+    # not a polynomial in u: the error falls like n^-2, not geometrically. Exact value
+    # E[g³ 1{g > 0}] = 2/√(2π).
+    exact = 2 / math.sqrt(2 * math.pi)
+    h = lambda g: np.maximum(g, 0) * g**2  # noqa: E731
+    errors = [abs(expectation(h, n) - exact) / exact for n in (16, 48, 200)]
+    assert errors[1] < 1e-4 and errors[2] < 3e-6
+    assert errors[0] / errors[2] > 100 and errors[2] > 1e-7  # algebraic, not geometric
+    with mpmath.workdps(30):
+        assert float(quad_expectation(lambda g: max(g, 0) * g**2)) == pytest.approx(exact)
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.0, True, "8", MAX_NODES_FLOAT64 + 1])
+def test_bad_node_counts_are_refused(n):
+    with pytest.raises(ValueError, match="number of nodes"):
+        half_range_rule(n)
+
+
+def test_the_float64_rule_never_returns_nan_weights():
+    # SciPy's weights underflow to NaN from 364 nodes on: the limit is below that.
+    g, w = half_range_rule(MAX_NODES_FLOAT64)
+    assert np.isfinite(w).all() and 2 * w.sum() == pytest.approx(1, rel=1e-13)
+
+
+def test_true_is_not_one_node():
+    half_range_rule(1)  # fills the cache entry of 1
+    with pytest.raises(ValueError, match="number of nodes"):
+        half_range_rule(True)
