@@ -132,7 +132,20 @@ def measure_asymptotics(
     taus = [p.tau for p in escape.points]
     if escape.status.ok and len(taus) >= 4:
         # every point escaped, so every tau is a number
-        fit = extrapolate([float(e) for e in eps], [float(cast(SupportsFloat, t)) for t in taus])
+        # The data are accurate to the digits the two computations agree on.
+        digits = min(p.digits for p in escape.points)
+        fit = extrapolate(
+            [float(e) for e in eps],
+            [float(cast(SupportsFloat, t)) for t in taus],
+            rtol=10.0 ** -max(digits, 1),
+            throw=False,
+        )
+        if not fit.status.ok:
+            status = fit.status
+            notes.append(
+                f"the escape times do not resolve the regime (extrapolation: {fit.regime}); "
+                "use smaller or more values of ε, or more digits"
+            )
     return _finish(MeasuredAsymptotics(theory, escape, fit, status, tuple(notes)), throw)
 
 

@@ -383,7 +383,7 @@ def asymptotics_command(args):
     measured = measure_asymptotics(_model(args), eps=eps, system=args.system, throw=False)
     lines = _normal_form_lines(measured.theory)
     fit = measured.fit
-    if fit is not None and measured.theory.regime == "power":
+    if fit is not None and fit.prefactor is not None and fit.regime == "power":
         lines.append(
             f"from τ★ on {len(eps)} values of ε ({args.system} system): exponent "
             f"{fit.exponent:.10g} ± {fit.exponent_error:.1e}, prefactor "
@@ -394,7 +394,7 @@ def asymptotics_command(args):
                 else ""
             )
         )
-    elif fit is not None and fit.prefactor is not None:
+    elif fit is not None and fit.prefactor is not None and fit.regime == "log":
         lines.append(
             f"from τ★ on {len(eps)} values of ε ({args.system} system): coefficient of "
             f"ln(1/ε) {fit.prefactor:.12g} ± {fit.prefactor_error:.1e}"

@@ -224,3 +224,12 @@ def test_heaviside_and_sign_are_usable_in_numeric_commands():
 def test_escape_refuses_what_classify_refuses(activation):
     with pytest.raises(ExpressionError):
         escape_time(activation, 3, 4, "1,eps,eps", [0.1])
+
+
+def test_the_mpmath_manifold_route_has_an_evaluation_budget(monkeypatch):
+    import saddle_escape.numeric.escape as escape_module
+
+    monkeypatch.setattr(escape_module, "MP_MANIFOLD_EVALUATIONS", 5)
+    result = escape_time(*LINEAR, ["0.1"], dps=12, throw=False)
+    assert result.status is Status.BUDGET_EXHAUSTED and result.status.exit_code == 4
+    assert "--system scalar" in result.points[0].message
