@@ -628,3 +628,31 @@ def test_version_and_help(capsys):
     assert out.strip() == f"saddle-escape {importlib.metadata.version('saddle-escape')}"
     status, out, _ = run(capsys, "classify", "--help")
     assert status == 0 and "EXPR_OR_NAME" in out
+
+
+def test_simulate_refuses_a_bottleneck_layer_listed_twice(capsys):
+    # It used to report r = 3 and slope −1 while scaling only layer 2 (issue 14 item 4).
+    status, _, err = run(capsys, "simulate", "--bottleneck", "2,2,2", "--eps", "0.3,0.1")
+    assert status == 2 and "twice" in err and err.count("\n") == 1
+
+
+def test_simulate_states_the_law_for_one_bottleneck_layer(capsys):
+    argv = ["simulate", "--depth", "3", "--width", "4", "--bottleneck", "2", "--eps", "0.3,0.1"]
+    status, out, _ = run(capsys, *argv, "--seeds", "1", "--workers", "1", "--json")
+    data = _strict_loads(out)
+    # r = 1: a finite limit, slope 0 (it used to say +1).
+    assert status == 0 and data["expected_slope"] == 0 and data["law"].startswith("finite")
+
+
+def test_escape_refuses_a_layer_at_scale_zero(capsys):
+    # It used to "escape" at τ = 99.6 while ode and asymptotics said no escape (item 7).
+    status, _, err = run(capsys, "escape", "--init=0,eps,eps,eps", "--eps", "0.1")
+    assert status == 2 and "scale 0" in err
+
+
+def test_an_unreachable_scheduler_fails_fast(capsys):
+    start = time.monotonic()
+    argv = ["simulate", "--scheduler", "tcp://127.0.0.1:1", "--seeds", "1", "--eps", "0.3,0.1"]
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and "no dask scheduler answered" in err
+    assert time.monotonic() - start < 20  # it used to wait 30 s, then an internal error
