@@ -43,6 +43,8 @@ __all__ = [
     "integrate_to_escape",
     "SYSTEMS",
     "register_system",
+    "positive_number",
+    "unreachable_message",
 ]
 
 #: The smallest relative tolerance SciPy's integrators accept (100 float64 epsilons).
@@ -51,13 +53,20 @@ _METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
 _IMPLICIT = ("Radau", "BDF", "LSODA")
 
 
-def _positive_float(owner: str, name: str, value, *, upper: float = math.inf) -> float:
+def positive_number(name: str, value, *, upper: float = math.inf) -> float:
+    """``value`` as a float in (0, ``upper``); TypeError for non-numbers, ValueError else.
+
+    Examples
+    --------
+    >>> positive_number("rtol", 1e-8, upper=0.1)
+    1e-08
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{owner}.{name} must be a number, got {value!r}")
+        raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
     if not (0 < value < upper) or not math.isfinite(value):
         bound = "" if upper == math.inf else f" and below {upper:g}"
-        raise ValueError(f"{owner}.{name} must be positive and finite{bound}, got {value!r}")
+        raise ValueError(f"{name} must be positive and finite{bound}, got {value!r}")
     return value
 
 
@@ -90,16 +99,14 @@ class Tolerances:
     method: str = "DOP853"
 
     def __post_init__(self):
-        object.__setattr__(
-            self, "rtol", _positive_float("Tolerances", "rtol", self.rtol, upper=0.1)
-        )
+        object.__setattr__(self, "rtol", positive_number("Tolerances.rtol", self.rtol, upper=0.1))
         if self.rtol < MIN_RTOL:
             raise ValueError(
                 f"Tolerances.rtol must be at least {MIN_RTOL:.3g} (100 float64 epsilons, "
                 f"SciPy's floor), got {self.rtol!r}"
             )
         if self.atol is not None:
-            object.__setattr__(self, "atol", _positive_float("Tolerances", "atol", self.atol))
+            object.__setattr__(self, "atol", positive_number("Tolerances.atol", self.atol))
         if self.method not in _METHODS:
             raise ValueError(f"Tolerances.method must be one of {_METHODS}, got {self.method!r}")
 
@@ -117,7 +124,7 @@ class EscapeEvent:
     fraction: float = 0.5
 
     def __post_init__(self):
-        value = _positive_float("EscapeEvent", "fraction", self.fraction, upper=1.0)
+        value = positive_number("EscapeEvent.fraction", self.fraction, upper=1.0)
         object.__setattr__(self, "fraction", value)
 
 
@@ -147,7 +154,7 @@ class Budget:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"Budget.max_evaluations must be a positive int, got {n!r}")
         object.__setattr__(self, "max_evaluations", int(n))
-        object.__setattr__(self, "t_max", _positive_float("Budget", "t_max", self.t_max))
+        object.__setattr__(self, "t_max", positive_number("Budget.t_max", self.t_max))
 
 
 class GradientSystem:
@@ -260,6 +267,21 @@ class _Stop(Exception):
         self.status, self.message = status, message
 
 
+def unreachable_message(fraction: float, loss0: float, floor: float, reason: str) -> str:
+    """Why ``fraction``·𝓛(0) is out of reach below a proven floor (one wording everywhere).
+
+    Examples
+    --------
+    >>> unreachable_message(0.5, 0.5, 0.25, "a reason").split(": ")[1]
+    'the loss cannot fall to 0.5·𝓛(0) = 0.25'
+    """
+    return (
+        f"no escape: the loss cannot fall to {fraction:g}·𝓛(0) = {fraction * loss0:.6g}: "
+        f"{reason}, so 𝓛 ≥ {floor:.6g} = {floor / loss0:.4f}·𝓛(0) for every state; "
+        f"choose a fraction above {floor / loss0:.4f}"
+    )
+
+
 def _jacobian(system):
     def jac(t, state):
         return -system.hessian(state)
@@ -362,11 +384,7 @@ def integrate_to_escape(
     if bound is not None and bound[0] > threshold:
         floor, reason = bound
         return finish(
-            Status.NO_ESCAPE,
-            f"no escape: the loss cannot fall to {event.fraction:g}·𝓛(0) = {threshold:.6g}: "
-            f"{reason}, so 𝓛 ≥ {floor:.6g} = {floor / loss0:.4f}·𝓛(0) for every state; "
-            f"choose a fraction above {floor / loss0:.4f}",
-            floor=floor,
+            Status.NO_ESCAPE, unreachable_message(event.fraction, loss0, floor, reason), floor=floor
         )
 
     def rhs(t, state):

@@ -36,6 +36,8 @@ from saddle_escape.numeric.engine import (
     EscapeEvent,
     Tolerances,
     integrate_to_escape,
+    positive_number,
+    unreachable_message,
 )
 from saddle_escape.numeric.gaussian import half_range_rule_mp
 from saddle_escape.numeric.reduced import ReducedDynamics, to_mpf
@@ -397,15 +399,6 @@ def _manifold_mp(dyn, eps, fraction, nodes):
 # -- public entry -------------------------------------------------------------------------
 
 
-def _check_number(name: str, value, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not low < number < high:
-        raise ValueError(f"{name} must be in ({low:g}, {high:g}), got {value!r}")
-    return number
-
-
 def escape_time(
     activation,
     depth: int | None = None,
@@ -485,10 +478,10 @@ def escape_time(
     if not isinstance(throw, bool):
         raise TypeError(f"throw must be True or False, got {throw!r}")
     if fraction is not None:
-        fraction = _check_number("fraction", fraction, 0.0, 1.0)
+        fraction = positive_number("fraction", fraction, upper=1.0)
         if fraction < 1e-6:
             raise ValueError(f"fraction must be at least 1e-6, got {fraction!r}")
-    rtol = _check_number("rtol", rtol, 0.0, 0.1)
+    rtol = positive_number("rtol", rtol, upper=0.1)
     if rtol < 1e-14:
         raise ValueError(f"rtol must be at least 1e-14 in float64 (use dps), got {rtol!r}")
     if dps is not None and (
@@ -547,12 +540,9 @@ def _mp_points(model, dyn, eps_list, system, dps, fraction, nodes) -> list[Escap
     if bound is not None:
         with mpmath.workdps(dps + 8):
             losses = [dyn.evaluate_mp(model.initial_point(mpmath.mpf(str(v))))[0] for v in eps_list]
-        if fraction * min(float(v) for v in losses) < float(bound.value):
-            message = (
-                f"no escape: the loss cannot fall to {fraction:g}·𝓛(0): {bound.reason}, so "
-                f"𝓛 ≥ {float(bound.value):.6g} for every state; choose a larger fraction"
-            )
-            floor = float(bound.value)
+        floor, loss0 = float(bound.value), min(float(v) for v in losses)
+        if fraction * loss0 < floor:
+            message = unreachable_message(fraction, loss0, floor, bound.reason)
             return [EscapePoint(v, None, 0, Status.NO_ESCAPE, message, 0, floor) for v in eps_list]
     try:
         if system == "scalar":
