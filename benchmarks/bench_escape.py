@@ -18,10 +18,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from saddle_escape.numeric.escape import build_model, escape_time
-from saddle_escape.numeric.extrapolation import extrapolate
+from saddle_escape.classes.gate import build_model
+from saddle_escape.numeric.escape import escape_time
+from saddle_escape.numeric.measured import measure_asymptotics
 from saddle_escape.numeric.reduced import ReducedDynamics
-from saddle_escape.symbolic.asymptotics import asymptotics
 
 EPS = [f"{v:.6g}" for v in np.geomspace(0.1, 1e-4, 12)]
 
@@ -40,28 +40,29 @@ def gradient_descent(dyn: ReducedDynamics, eps: float, eta: float) -> tuple[floa
 
 def main() -> None:
     model = build_model("tanh", 4, 16, "1,eps,eps,eps")
-    theory = asymptotics(model)
     escape_time(model, eps=[0.1])  # cold start: compile
     start = time.perf_counter()
-    fast = escape_time(model, eps=[float(e) for e in EPS])
+    manifold = measure_asymptotics(model, eps=[float(e) for e in EPS], system="manifold")
     t_fast = time.perf_counter() - start
+    fast = manifold.escape
     digits = min(p.digits for p in fast.points)
     print(f"float64, manifold, 12 eps: {t_fast:.2f} s (target < 2 s), ≥ {digits} digits each")
     start = time.perf_counter()
-    precise = escape_time(model, eps=EPS, system="scalar", dps=30)
+    scalar = measure_asymptotics(model, eps=EPS, system="scalar", dps=30)
     t_precise = time.perf_counter() - start
-    digits = min(p.digits for p in precise.points)
+    digits = min(p.digits for p in scalar.escape.points)
     print(
         f"mpmath 30 digits, scalar, 12 eps: {t_precise:.1f} s (target < 30 s), ≥ {digits} "
         "digits each"
     )
-    for name, result in (("manifold", fast), ("scalar", precise)):
-        fit = extrapolate([float(e) for e in EPS], [p.tau for p in result.points])
-        rel = abs(fit.prefactor - float(theory.prefactor)) / float(theory.prefactor)
+    theory = float(manifold.theory.prefactor)
+    for name, measured in (("manifold", manifold), ("scalar", scalar)):
+        fit = measured.fit
+        rel = abs(fit.prefactor - theory) / theory
         print(
             f"  {name}: exponent {fit.exponent:.12f} (error {abs(fit.exponent - 1):.1e}, target "
-            f"1e-6); prefactor {fit.prefactor:.14g} vs normal form "
-            f"{float(theory.prefactor):.14g} (relative {rel:.1e}, target 1e-8)"
+            f"1e-6); prefactor {fit.prefactor:.14g} vs normal form {theory:.14g} (relative "
+            f"{rel:.1e}, target 1e-8)"
         )
     dyn = ReducedDynamics(model)
     per_step, total_estimate = [], 0.0

@@ -14,7 +14,7 @@ import argparse
 import time
 
 import sympy as sp
-from saddle_escape.symbolic.imbalance import (
+from saddle_escape.symbolic.identity import (
     LOSS,
     SIGMA,
     derive_identity,

@@ -16,7 +16,7 @@ from typing import cast
 
 import sympy as sp
 from saddle_escape.classes.universality import Classification, UniversalityClass, classify
-from saddle_escape.symbolic.imbalance import concrete_rhs
+from saddle_escape.symbolic.identity import concrete_rhs
 from saddle_escape.symbolic.parsing import X
 
 __all__ = ["DriftLaw", "drift_law"]

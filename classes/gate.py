@@ -12,7 +12,8 @@ same message:
 
 For numeric use (``numeric=True``, the default) two more conditions hold:
 
-* every free parameter has a value (``parameters={"a": 0.1}``);
+* every free parameter has a value (``parameters={"a": 0.1}``, or the registry entry's
+  default: ``prelu`` takes PyTorch's initial slope a = 1/4);
 * σ has a universality class: a σ that is not analytic at 0 (a flat term like
   ``exp(-1/x**2)``, a fractional power) has no reduced dynamics to integrate.
 
@@ -30,13 +31,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
-from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.classes.registry import lookup, resolve_activation
 from saddle_escape.classes.universality import Classification, classify
 from saddle_escape.symbolic.outcomes import ExpressionError
 from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
 from saddle_escape.symbolic.timeouts import DEFAULT_TIME_LIMIT
 
-__all__ = ["AdmittedActivation", "admit_activation", "CACHE_SIZE"]
+__all__ = ["AdmittedActivation", "admit_activation", "build_model", "CACHE_SIZE"]
 
 #: Verdicts kept by :func:`admit_activation` (least recently used dropped first).
 CACHE_SIZE = 512
@@ -145,6 +147,17 @@ def _substituted(activation, values, label):
     return sigma.xreplace({free[n]: v for n, v in values}), name
 
 
+def _with_defaults(activation, values):
+    """``values`` completed with the registry's defaults for numeric use (PReLU's a = 1/4)."""
+    entry = lookup(activation) if isinstance(activation, str) else None
+    if entry is None or not entry.defaults:
+        return values
+    given = dict(values)
+    for name, value in entry.defaults:
+        given.setdefault(name, sp.Rational(value))
+    return tuple(sorted(given.items()))
+
+
 def _reason(classification: Classification) -> str:
     for warning in classification.warnings:
         if any(word in warning for word in ("flat", "fractional", "non-analytic")):
@@ -154,6 +167,8 @@ def _reason(classification: Classification) -> str:
 
 def _admit(activation, values, numeric, time_limit_seconds) -> AdmittedActivation:
     label = _label(activation, None)
+    if numeric:
+        values = _with_defaults(activation, values)
     if values:
         sigma, name = _substituted(activation, values, label)
         classification = classify(sigma, time_limit_seconds=time_limit_seconds)
@@ -201,7 +216,8 @@ def admit_activation(
         :data:`~saddle_escape.symbolic.parsing.X`.
     parameters : mapping of str to float, optional
         Values of σ's free parameters; floats are taken as the decimal written
-        (``0.1`` is ``1/10``). Substituted before classifying.
+        (``0.1`` is ``1/10``). Substituted before classifying. For numeric use a
+        registry entry's defaults fill the parameters not given (``"prelu"``: a = 1/4).
     numeric : bool, optional
         For numeric use (escape, ode, asymptotics, simulate, compiled σ): σ must have no
         free parameters left and must have a universality class (be analytic, or
@@ -238,6 +254,8 @@ def admit_activation(
     True
     >>> admit_activation("x + a*x**2", parameters={"a": 0}).classification.class_.value
     'A'
+    >>> admit_activation("PReLU").parameters  # the registry's default slope
+    (('a', 1/4),)
     >>> admit_activation("x + exp(-1/x**2)")
     Traceback (most recent call last):
     ...
@@ -248,6 +266,8 @@ def admit_activation(
     if isinstance(activation, AdmittedActivation):
         if parameters is None and (activation.numeric or not numeric):
             return activation
+        if parameters is None and activation.name is not None and activation.parameters:
+            parameters = dict(activation.parameters)  # keep the values it was admitted with
         activation = activation.name or activation.sigma
     values = _parameter_values(parameters, _label(activation, None))
     if not isinstance(activation, (str, sp.Basic)):
@@ -272,3 +292,17 @@ def admit_activation(
     if isinstance(verdict, str):
         raise ExpressionError(verdict)
     return verdict
+
+
+def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
+    """A :class:`ReducedModel` from a name or expression string (or pass one through).
+
+    Examples
+    --------
+    >>> build_model("tanh", 4, 16, "1,eps,eps,eps").r
+    3
+    """
+    if isinstance(activation, ReducedModel):
+        return activation
+    admitted = admit_activation(activation)  # the one gate: refuses what classify refuses
+    return reduced_model(admitted.sigma, depth, width, init, teacher=teacher, label=admitted.label)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from saddle_escape.classes.registry import resolve_activation
+from saddle_escape.symbolic.display import html_section, html_table, latex_math, latex_sum
 from saddle_escape.symbolic.outcomes import ExpressionError, Status
 from saddle_escape.symbolic.parsing import X
 from saddle_escape.symbolic.taylor import (
@@ -177,16 +178,22 @@ class SideClassification:
         return {
             "side": self.side,
             "expression": sp.sstr(self.expression),
-            "class": None if self.class_ is None else self.class_.value,
-            "q": self.q,
-            "leading_coefficient": None
-            if self.leading_coefficient is None
-            else sp.sstr(self.leading_coefficient),
-            "leading_coefficient_value": _value(self.leading_coefficient),
-            "alpha": sp.sstr(self.alpha),
+            **_class_fields(self.class_, self.q, self.leading_coefficient, self.alpha),
             "phi_series": [t.to_dict() for t in self.phi_series],
             "conditions": [b.to_dict() for b in self.conditions],
         }
+
+
+def _class_fields(class_, q, leading, alpha) -> dict:
+    """The class, q, h_σ and α of a classification or a side, as JSON (contract v1)."""
+    return {
+        "class": None if class_ is None else class_.value,
+        "q": q,
+        "leading_coefficient": None if leading is None else sp.sstr(leading),
+        "leading_coefficient_value": _value(leading),
+        "alpha": sp.sstr(alpha),
+        "alpha_value": _value(alpha),
+    }
 
 
 @dataclass(frozen=True)
@@ -248,14 +255,7 @@ class Classification:
             "status": self.status.value,
             "expression": self.expression,
             "name": self.name,
-            "class": None if self.class_ is None else self.class_.value,
-            "q": self.q,
-            "leading_coefficient": None
-            if self.leading_coefficient is None
-            else sp.sstr(self.leading_coefficient),
-            "leading_coefficient_value": _value(self.leading_coefficient),
-            "alpha": sp.sstr(self.alpha),
-            "alpha_value": _value(self.alpha),
+            **_class_fields(self.class_, self.q, self.leading_coefficient, self.alpha),
             "sigma0": sp.sstr(self.sigma0),
             "sigma0_value": _value(self.sigma0),
             "phi_series": [t.to_dict() for t in self.phi_series],
@@ -266,6 +266,133 @@ class Classification:
             "order": self.order,
             "warnings": list(self.warnings),
         }
+
+    def phi_latex(self) -> str:
+        r"""LaTeX of φ_σ's series through ``order`` (no ``$``).
+
+        Examples
+        --------
+        >>> classify("tanh").phi_latex()
+        '\\varphi_\\sigma(x) = - \\frac{2}{3}\\,x^{3} + \\frac{8}{15}\\,x^{5} + O(x^{7})'
+        >>> classify("relu").phi_latex()
+        '\\varphi_\\sigma(x) \\equiv 0 \\quad (x \\to 0^{\\pm})'
+        """
+        side = ""
+        if self.sides is not None:
+            decisive = [s for s in self.sides if s.phi_series == self.phi_series]
+            if len(decisive) == 1:
+                side = r" \quad (x \to 0^{%s})" % ("-" if decisive[0].side == "left" else "+")
+            else:
+                side = r" \quad (x \to 0^{\pm})"
+        if self.class_ is UniversalityClass.A and not self.phi_series:
+            return r"\varphi_\sigma(x) \equiv 0" + side
+        series = latex_sum(
+            ((t.coefficient, _power_latex(t.order)) for t in self.phi_series), empty=""
+        )
+        remainder = f"O(x^{{{self.order + 1}}})"
+        series = f"{series} + {remainder}" if series else remainder
+        return rf"\varphi_\sigma(x) = {series}" + side
+
+    def _repr_latex_(self) -> str:
+        r"""σ, its class, q, h_σ, α, σ(0) and φ_σ's series, as inline LaTeX (Jupyter).
+
+        Examples
+        --------
+        >>> print(classify("tanh")._repr_latex_())
+        $\sigma(x) = \tanh{\left(x \right)}:\ \text{class B},\ q = 3,\ h_\sigma = - \frac{2}{3},\
+        \alpha = 1,\ \sigma(0) = 0;\quad \varphi_\sigma(x) = - \frac{2}{3}\,x^{3}
+        + \frac{8}{15}\,x^{5} + O(x^{7})$
+        """
+        parts = [
+            r"\text{class %s}" % ("none" if self.class_ is None else self.class_.value),
+        ]
+        if self.q is not None:
+            parts.append(f"q = {self.q}")
+        if self.leading_coefficient is not None:
+            parts.append(rf"h_\sigma = {sp.latex(self.leading_coefficient)}")
+        parts.append(rf"\alpha = {sp.latex(self.alpha)}")
+        parts.append(rf"\sigma(0) = {sp.latex(self.sigma0)}")
+        return latex_math(
+            rf"\sigma(x) = {sp.latex(self.sigma)}:\ "
+            + r",\ ".join(parts)
+            + rf";\quad {self.phi_latex()}"
+        )
+
+    def _repr_html_(self) -> str:
+        """A table of the class, q, h_σ, α, σ(0) and φ_σ's series (Jupyter).
+
+        Examples
+        --------
+        >>> page = classify("tanh")._repr_html_()
+        >>> page.startswith("<div>"), "<td>tanh(x)</td><td>B</td><td>3</td><td>-2/3</td>" in page
+        (True, True)
+        """
+        label = self.name or self.expression
+        verdict = "no class" if self.class_ is None else f"class {self.class_.value}"
+        tables = [
+            html_table(
+                ["σ(x)", "class", "q", "h_σ", "α", "σ(0)", "φ_σ(x)", "smoothness"],
+                [
+                    [
+                        self.expression,
+                        self.class_,
+                        self.q,
+                        self.leading_coefficient,
+                        self.alpha,
+                        self.sigma0,
+                        _phi_text(self.phi_series, self.order, self.class_),
+                        self.smoothness,
+                    ]
+                ],
+                caption=None if self.class_ is None else self.class_.description,
+            )
+        ]
+        if self.sides is not None:
+            tables.append(
+                html_table(
+                    ["side", "σ", "class", "q", "h_σ", "σ'(0)", "φ_σ"],
+                    [
+                        [
+                            s.side,
+                            s.expression,
+                            s.class_,
+                            s.q,
+                            s.leading_coefficient,
+                            s.alpha,
+                            _phi_text(s.phi_series, self.order, s.class_),
+                        ]
+                        for s in self.sides
+                    ],
+                    caption="the two sides of 0",
+                )
+            )
+        if self.conditions:
+            tables.append(
+                html_table(
+                    ["condition", "class", "q", "h_σ"],
+                    [[b.condition, b.class_, b.q, b.leading_coefficient] for b in self.conditions],
+                    caption="classes under conditions on the parameters",
+                )
+            )
+        return html_section(f"{label}: {verdict}", *tables, notes=self.warnings)
+
+
+def _power_latex(order: sp.Rational) -> str:
+    """``x^{k}`` for an integer order, ``|x|^{p/q}`` for a fractional one."""
+    if not order.is_Integer:
+        return f"|x|^{{{order.p}/{order.q}}}"
+    return {0: "", 1: "x"}.get(int(order), f"x^{{{int(order)}}}")
+
+
+def _phi_text(series: tuple[PhiTerm, ...], order: int, class_) -> str:
+    """φ_σ's series as plain text (``0`` for class A)."""
+    if class_ is UniversalityClass.A and not series:
+        return "0"
+    terms = [
+        sp.sstr(t.coefficient * (X**t.order if t.order.is_Integer else abs(X) ** t.order))
+        for t in series
+    ]
+    return " + ".join([*terms, f"O(x**{order + 1})"]).replace("+ -", "- ")
 
 
 # -- the decision ---------------------------------------------------------------
@@ -647,11 +774,18 @@ def _combine(sigma, name, parameters, left, right, same, order, notes) -> Classi
             "scale is not close to a linear one; escape-time results that assume alpha ≠ 0 "
             "do not apply as stated"
         )
-    elif any(a.free_symbols for a in (left.alpha, right.alpha)):
-        warnings.append(
-            f"alpha = {sp.sstr(right.alpha)} depends on parameters; alpha = 0 removes "
-            "the linear response at the origin"
-        )
+    else:
+        for side, value in (("σ'(0⁻)", left.alpha), ("σ'(0⁺)", right.alpha)):
+            if value.free_symbols and left.alpha != right.alpha:
+                warnings.append(
+                    f"{side} = {sp.sstr(value)} depends on parameters; a value 0 removes the "
+                    "linear response on that side of the origin"
+                )
+        if left.alpha == right.alpha and left.alpha.free_symbols:
+            warnings.append(
+                f"alpha = {sp.sstr(right.alpha)} depends on parameters; alpha = 0 removes "
+                "the linear response at the origin"
+            )
     return Classification(
         expression=sp.sstr(sigma),
         name=name,

@@ -3,7 +3,7 @@ r"""One integrate-to-escape routine for every gradient system.
 A *gradient system* is a state :math:`\theta` with a loss :math:`\mathcal L(\theta)` and
 its gradient; the flow is :math:`\dot\theta = -\nabla\mathcal L` and the escape time is
 the first :math:`t` with :math:`\mathcal L(\theta(t)) \le f\cdot\mathcal L(\theta(0))`
-(DESIGN §3). The reduced L-dimensional system (``"manifold"``), the balanced scalar
+(conventions §3). The reduced L-dimensional system (``"manifold"``), the balanced scalar
 reduction (``"scalar"``) and the full network (``"full"``) are registered by name in
 :data:`SYSTEMS`, like SciPy's ``METHODS``.
 
@@ -51,6 +51,14 @@ __all__ = [
 MIN_RTOL = 100 * float(np.finfo(float).eps)
 _METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
 _IMPLICIT = ("Radau", "BDF", "LSODA")
+#: Evaluations one explicit window may take before the run goes on with LSODA (stiff).
+_STIFF_EVALUATIONS = 5000
+#: Smallest absolute tolerance of the stiff solver, relative to the state's largest entry.
+_NOISE_ATOL = 1e-15
+#: Windows retried (16× shorter) after a trial step overflowed, per run.
+_MAX_RETRIES = 8
+#: Largest ratio of successive window decreases of a loss judged to be converging.
+_CONVERGING_RATIO = 0.5
 
 
 def positive_number(name: str, value, *, upper: float = math.inf) -> float:
@@ -186,6 +194,15 @@ class GradientSystem:
         """A proven lower bound on the loss over every state, and why; ``None`` if none."""
         return None
 
+    def trapped_floor(self, state: np.ndarray, loss: float) -> tuple[float, str] | None:
+        """A lower bound on the loss for the rest of the flow from ``state``, and why.
+
+        Gradient flow never raises the loss, so a region that the flow can only leave
+        through states of higher loss than ``loss`` traps it; a bound on the loss over that
+        region then holds forever after. ``None`` when no such argument applies.
+        """
+        return None
+
 
 #: Registered systems: name -> class (see :func:`register_system`).
 SYSTEMS: dict[str, Callable[..., GradientSystem]] = {}  # constructors differ by system
@@ -259,6 +276,10 @@ class EngineRun:
         }
 
 
+class _Stiff(Exception):
+    """Raised inside the right-hand side when an explicit window burns too many steps."""
+
+
 class _Stop(Exception):
     """Raised inside the right-hand side to end the integration with a status."""
 
@@ -284,7 +305,10 @@ def unreachable_message(fraction: float, loss0: float, floor: float, reason: str
 
 def _jacobian(system):
     def jac(t, state):
-        return -system.hessian(state)
+        hessian = system.hessian(state)
+        if not np.all(np.isfinite(hessian)):
+            raise _Stop(Status.NON_FINITE, f"{Status.NON_FINITE.message} (Hessian, t = {t:.6g})")
+        return -hessian
 
     return jac
 
@@ -338,13 +362,14 @@ def integrate_to_escape(
 
     References
     ----------
-    DESIGN §3 (escape time) and §8 (budgets, statuses).
+    conventions §3 (escape time), §7 (budgets) and §8 (statuses).
 
     Examples
     --------
-    The linear network with four layers at ε = 0.1 (DESIGN §3's exact case):
+    The linear network with four layers at ε = 0.1 (conventions §3's exact case):
 
-    >>> from saddle_escape.numeric.escape import build_model, system_for
+    >>> from saddle_escape.classes.gate import build_model
+    >>> from saddle_escape.numeric.escape import system_for
     >>> model = build_model("linear", 4, 16, "eps,eps,eps,eps")
     >>> run = integrate_to_escape(system_for(model, 0.1, "manifold"))
     >>> run.status.value, round(run.tau, 6)
@@ -361,6 +386,11 @@ def integrate_to_escape(
 
     def finish(status, message, *, tau=None, state=state0, t=0.0, floor=None, segments=()):
         final_loss = float(system.loss(state)) if np.all(np.isfinite(state)) else math.nan
+        if status in (Status.NON_FINITE, Status.BUDGET_EXHAUSTED) and math.isfinite(final_loss):
+            message += (
+                f"; the last good state, t = {t:.6g}, has 𝓛 = {final_loss:.6g} = "
+                f"{final_loss / loss0:.4f}·𝓛(0)"
+            )
         return EngineRun(
             status=status,
             tau=tau,
@@ -395,6 +425,8 @@ def integrate_to_escape(
                 f"{Status.BUDGET_EXHAUSTED.message}: {budget.max_evaluations} gradient "
                 f"evaluations by t = {t:.6g} without reaching {event.fraction:g}·𝓛(0)",
             )
+        if stiff_check and counter["evaluations"] - window_start[0] > _STIFF_EVALUATIONS:
+            raise _Stiff()
         grad = system.gradient(state)
         if not np.all(np.isfinite(grad)):
             raise _Stop(Status.NON_FINITE, f"{Status.NON_FINITE.message} (at t = {t:.6g})")
@@ -409,13 +441,17 @@ def integrate_to_escape(
     atol = tolerances.atol or _default_atol(tolerances.rtol, state0)
     scale = float(np.linalg.norm(state0))
     has_hessian = system.hessian(state0) is not None
+    stiff_check = method not in _IMPLICIT and has_hessian
+    window_start = [0]
     t0, state, horizon = 0.0, state0, 10.0
     segments: list = []
     gradient_history: list[float] = []
+    window_losses = [loss0]
+    retries = 0
     while t0 < budget.t_max:
         t1 = min(t0 + horizon, budget.t_max)
         options = {"jac": _jacobian(system)} if method in _IMPLICIT else {}
-        before = counter["evaluations"]
+        window_start[0] = counter["evaluations"]
         try:
             sol = solve_ivp(
                 rhs,
@@ -428,9 +464,23 @@ def integrate_to_escape(
                 dense_output=dense_output,
                 **options,
             )
+        except _Stiff:
+            # A strongly damped direction caps the explicit step while the slow one drifts:
+            # redo the window with LSODA and the analytic Hessian as Jacobian. The absolute
+            # tolerance may not ask for less than the gradient's rounding can give (else the
+            # step size collapses on rounding noise).
+            method, stiff_check = "BDF", False
+            atol = max(atol, _NOISE_ATOL * float(np.abs(state).max()))
+            continue
         except _Stop as stop:
+            if stop.status is Status.NON_FINITE and retries < _MAX_RETRIES:
+                retries, horizon = retries + 1, horizon / 16  # a trial step overshot
+                continue
             return finish(stop.status, stop.message, state=state, t=t0, segments=segments)
         except (FloatingPointError, OverflowError) as exc:
+            if retries < _MAX_RETRIES:
+                retries, horizon = retries + 1, horizon / 16
+                continue
             return finish(
                 Status.NON_FINITE, f"{Status.NON_FINITE.message} ({exc})", state=state, t=t0
             )
@@ -458,10 +508,6 @@ def integrate_to_escape(
             )
         t0, state = float(sol.t[-1]), sol.y[:, -1]
         horizon *= 4
-        if method not in _IMPLICIT and has_hessian and counter["evaluations"] - before > 5000:
-            # Stiff: a strongly damped direction caps the explicit step while the slow one
-            # drifts. Go on with LSODA and the analytic Hessian as Jacobian.
-            method = "LSODA"
         floor = _stationary_floor(system, state, threshold, horizon, gradient_history, scale)
         if floor is not None:
             return finish(
@@ -469,6 +515,36 @@ def integrate_to_escape(
                 f"no escape: the flow converged to a stationary point with loss "
                 f"{floor:.6g} = {floor / loss0:.4f}·𝓛(0), above the threshold "
                 f"{event.fraction:g}·𝓛(0) (t = {t0:.3g}); choose a fraction above "
+                f"{floor / loss0:.4f} or another initialization",
+                state=state,
+                t=t0,
+                floor=floor,
+                segments=segments,
+            )
+        window_losses.append(float(system.loss(state)))
+        trapped = system.trapped_floor(state, window_losses[-1])
+        if trapped is not None and trapped[0] > threshold:
+            floor, reason = trapped
+            return finish(
+                Status.NO_ESCAPE,
+                f"no escape: {reason}; so 𝓛 ≥ {floor:.6g} = {floor / loss0:.4f}·𝓛(0) for "
+                f"all t ≥ {t0:.3g}, above the threshold {event.fraction:g}·𝓛(0); choose a "
+                f"fraction above {floor / loss0:.4f} or another initialization",
+                state=state,
+                t=t0,
+                floor=floor,
+                segments=segments,
+            )
+        converging = _converging_floor(window_losses, threshold)
+        if converging is not None:
+            floor, decreases = converging
+            return finish(
+                Status.NO_ESCAPE,
+                f"no escape: the loss is converging to about {floor:.6g} = "
+                f"{floor / loss0:.4f}·𝓛(0), above the threshold {event.fraction:g}·𝓛(0): it "
+                f"fell by {', '.join(f'{d:.2g}' for d in decreases)} over the last windows "
+                f"(each 4× longer than the one before; t = {t0:.3g}, state "
+                f"{np.array2string(state, precision=3)}); choose a fraction above "
                 f"{floor / loss0:.4f} or another initialization",
                 state=state,
                 t=t0,
@@ -485,6 +561,29 @@ def integrate_to_escape(
     )
 
 
+def _converging_floor(losses: list[float], threshold: float) -> tuple[float, list] | None:
+    """Floor and recent decreases when the loss converges above the threshold, else None.
+
+    The windows grow 4× each, so a loss that approaches a floor (a minimum, or a floor at
+    infinity that the state runs off to) falls by geometrically less per window, while a
+    flow on a plateau falls by more per window as it goes (its rate holds or grows). Four
+    windows in a row, each removing at most half of what the previous one did, bound all
+    that is left by the last decrease; it must leave the loss above the threshold by a
+    thousand times that bound.
+    """
+    if len(losses) < 6:
+        return None
+    decreases = [a - b for a, b in zip(losses[-5:-1], losses[-4:], strict=True)]
+    if decreases[0] <= 0 or any(
+        not 0 <= b <= _CONVERGING_RATIO * a for a, b in zip(decreases, decreases[1:], strict=False)
+    ):
+        return None
+    left = decreases[-1] * _CONVERGING_RATIO / (1 - _CONVERGING_RATIO)
+    if losses[-1] - 1000 * left <= threshold:
+        return None
+    return losses[-1] - left, decreases
+
+
 def _stationary_floor(system, state, threshold, next_window, history, scale) -> float | None:
     """The loss of the stationary point the flow has converged to, or ``None``."""
     loss = float(system.loss(state))
@@ -495,13 +594,14 @@ def _stationary_floor(system, state, threshold, next_window, history, scale) -> 
     if floor is not None:
         return floor if floor > threshold else None
     # No Hessian: the gradient fell geometrically (×0.1 per window, three windows in a
-    # row, or to rounding level) and, even at its current size over the whole next window
-    # (×4 longer), the flow could remove less than 1e-3 of the gap to the threshold.
+    # row) and, even at its current size over the whole next window (×4 longer), the flow
+    # could remove less than 1e-3 of the gap to the threshold. A small gradient alone
+    # proves nothing: on the plateau of a deep bottleneck it is ~ε^(r-1) (1e-12 for r = 5
+    # at ε = 1e-3) and grows.
     norm = float(np.linalg.norm(grad))
     history.append(norm)
     recent = history[-4:]
-    rounding = 1e-12 * max(float(np.linalg.norm(state)), scale, 1.0)
-    falling = all(b <= max(0.1 * a, rounding) for a, b in zip(recent, recent[1:], strict=False))
+    falling = all(b <= 0.1 * a for a, b in zip(recent, recent[1:], strict=False))
     if len(recent) < 4 or not falling:
         return None
     if norm**2 * next_window * 2 >= 1e-3 * (loss - threshold):

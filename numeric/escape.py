@@ -1,4 +1,4 @@
-r"""Escape times :math:`\tau_\star(\varepsilon)` of the reduced dynamics (DESIGN §3).
+r"""Escape times :math:`\tau_\star(\varepsilon)` of the reduced dynamics (conventions §3).
 
 τ★ is the first t with :math:`\mathcal L(t) \le f\cdot\mathcal L(0)`. Two systems:
 
@@ -26,7 +26,7 @@ from typing import SupportsFloat
 
 import mpmath
 import numpy as np
-from saddle_escape.classes.gate import admit_activation
+from saddle_escape.classes.gate import build_model
 from saddle_escape.numeric import systems as _systems  # noqa: F401 (registers the systems)
 from saddle_escape.numeric.engine import (
     MIN_RTOL,
@@ -41,14 +41,14 @@ from saddle_escape.numeric.engine import (
 )
 from saddle_escape.numeric.gaussian import half_range_rule_mp
 from saddle_escape.numeric.reduced import ReducedDynamics, to_mpf
+from saddle_escape.symbolic.display import frame, html_section, html_table
 from saddle_escape.symbolic.outcomes import BudgetExhaustedError, ConvergenceError, Status
-from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
+from saddle_escape.symbolic.reduction import ReducedModel
 
 __all__ = [
     "EscapePoint",
     "EscapeResult",
     "escape_time",
-    "build_model",
     "system_for",
     "REDUCED_SYSTEMS",
     "FLOAT64_DIGITS",
@@ -57,7 +57,10 @@ __all__ = [
 #: The reduced systems ``escape_time`` integrates.
 REDUCED_SYSTEMS = ("manifold", "scalar")
 #: Most digits a float64 escape time is ever credited with (float64 resolves ~15.9; the
-#: integrator's and the quadrature's rounding take the rest).
+#: integrator's and the quadrature's rounding take the rest). Calibrated against the
+#: linear closed form and 30-digit tanh and GELU references (tests/numeric/test_digits.py):
+#: at the tightest tolerances both computations agree on 14-15 digits while the true
+#: error is 1e-15 to 3e-14 (13.5 digits at worst), a floor the agreement cannot see.
 FLOAT64_DIGITS = 13
 #: Default work budget of one float64 reduced integration: the slowest escapes of the
 #: benchmarks need under 10 000 gradient evaluations; 20 000 end a run that will not
@@ -70,20 +73,6 @@ DEFAULT_FRACTION = 0.5
 
 class _NoEscape(Exception):
     """The loss never reaches the threshold (internal, mpmath routes)."""
-
-
-def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
-    """A :class:`ReducedModel` from a name or expression string (or pass one through).
-
-    Examples
-    --------
-    >>> build_model("tanh", 4, 16, "1,eps,eps,eps").r
-    3
-    """
-    if isinstance(activation, ReducedModel):
-        return activation
-    admitted = admit_activation(activation)  # the one gate: refuses what classify refuses
-    return reduced_model(admitted.sigma, depth, width, init, teacher=teacher, label=admitted.label)
 
 
 def system_for(model: ReducedModel, eps: float, system: str = "manifold", *, nodes: int = 48):
@@ -169,6 +158,53 @@ class EscapeResult:
     @property
     def evaluations(self) -> int:
         return sum(p.evaluations for p in self.points)
+
+    def to_frame(self):
+        """The points as a :class:`pandas.DataFrame`, one row per ε (needs pandas).
+
+        The columns are the keys of :meth:`EscapePoint.to_dict` (``eps``, ``eps_value``,
+        ``tau``, ``tau_value``, ``digits``, ``status``, …).
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed.
+
+        Examples
+        --------
+        >>> model = build_model("linear", 4, 16, "eps,eps,eps,eps")
+        >>> df = escape_time(model, eps=[0.1, 0.05], system="scalar").to_frame()
+        >>> df[["eps", "status"]].values.tolist()
+        [[0.1, 'escaped'], [0.05, 'escaped']]
+        """
+        columns = list(EscapePoint(0.0, None, 0).to_dict(None))
+        return frame([p.to_dict(self.dps) for p in self.points], columns=columns)
+
+    def _repr_html_(self) -> str:
+        """The escape times as an HTML table (Jupyter).
+
+        Examples
+        --------
+        >>> model = build_model("linear", 4, 16, "eps,eps,eps,eps")
+        >>> page = escape_time(model, eps=[0.1], system="scalar")._repr_html_()
+        >>> "<th>ε</th><th>τ★</th><th>digits</th>" in page, "<td>0.1</td>" in page
+        (True, True)
+        """
+        precision = "float64" if self.dps is None else f"mpmath, {self.dps} digits"
+        table = html_table(
+            ["ε", "τ★", "digits", "status", "evaluations"],
+            [
+                [d["eps"], d["tau"], d["digits"], d["status"], d["evaluations"]]
+                for d in (p.to_dict(self.dps) for p in self.points)
+            ],
+            caption=f"{self.system} system, {precision}, threshold {self.fraction:g}·𝓛(0)",
+        )
+        failed = [f"ε = {p.eps}: {p.message}" for p in self.points if not p.status.ok]
+        return html_section(
+            f"τ★(ε) for {self.model.label}: {self.status.value}",
+            table,
+            notes=list(self.notes) + failed,
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -437,7 +473,9 @@ def escape_time(
         ReLU: 𝓛 ≥ s²/4 on the manifold); then halfway between 𝓛(0) and that floor, with a
         note. An explicit fraction below a proven floor ends with status ``no_escape``.
     rtol : float
-        float64 tolerance (the check reruns at ``rtol/100`` with 16 more Gauss nodes).
+        float64 tolerance, at least :data:`~saddle_escape.numeric.engine.MIN_RTOL`
+        (2.2e-14; the check reruns at ``rtol/100``, or that floor, with 16 more Gauss
+        nodes).
     nodes : int, optional
         Gauss nodes for non-polynomial σ (default 48 in float64, ``1.3·dps + 12`` in mpmath;
         the check adds 16 or 12).
@@ -462,7 +500,7 @@ def escape_time(
 
     References
     ----------
-    DESIGN §3 (escape time, reduced dynamics).
+    conventions §3 (escape time, reduced dynamics).
 
     Examples
     --------
@@ -482,8 +520,8 @@ def escape_time(
         if fraction < 1e-6:
             raise ValueError(f"fraction must be at least 1e-6, got {fraction!r}")
     rtol = positive_number("rtol", rtol, upper=0.1)
-    if rtol < 1e-14:
-        raise ValueError(f"rtol must be at least 1e-14 in float64 (use dps), got {rtol!r}")
+    if rtol < MIN_RTOL:  # the engine's floor (it used to be refused there, mid-run)
+        raise ValueError(f"rtol must be at least {MIN_RTOL:.3g} in float64 (use dps), got {rtol!r}")
     if dps is not None and (
         not isinstance(dps, int) or isinstance(dps, bool) or not 10 <= dps <= _MAX_DPS
     ):

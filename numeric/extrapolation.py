@@ -9,7 +9,7 @@ Given τ★ on a geometric sequence of ε (largest first):
 * the **prefactor** by solving, on the smallest-ε points, for the coefficients of the
   expansion :math:`\tau = C\varepsilon^{-m} + \sum_{j<m} a_j\varepsilon^{-j} +
   D\ln(1/\varepsilon) + E + F\varepsilon + G\varepsilon\ln(1/\varepsilon) + \dots`
-  (the singular structure of DESIGN §3, with the possible resonant logarithms).
+  (the singular structure of conventions §4, with the possible resonant logarithms).
 
 Each estimate comes from fits on the last k points, k growing; the one reported is the
 fit with the smallest error estimate. Error estimates are meant to be upper bounds, and
@@ -26,9 +26,15 @@ the sum of two parts:
 * **rounding**: the relative accuracy of the τ values (``rtol``; half an ulp for
   floats by default) propagated exactly (to first order) through the linear fit.
 
+Neither error is ever below what the numbers can hold: at least the data's relative
+rounding times the value, plus half an ulp of the float64 reported (a fit of 30-digit data
+used to report a prefactor error of 2e-18, below float64's resolution).
+
 In the ``log`` and ``finite`` regimes the local slopes approach 0 only like
 :math:`1/\ln(1/\varepsilon)` (log) or ε (finite), which the fit in powers of ε cannot
-remove: there the exponent's error is at least its distance from 0. When the numbers fit
+remove: there the exponent's error is at least its distance from 0, and the exponent is
+no result (:meth:`Extrapolation.to_dict` gives ``None``; the prefactor is the coefficient of
+ln(1/ε) in the log regime). When the numbers fit
 no regime (an exponent not within its error of one integer, no converging logarithm or
 limit) the result is "unresolved", status ``not_converged``.
 """
@@ -64,7 +70,9 @@ class Extrapolation:
     Attributes
     ----------
     exponent, exponent_error : float
-        The extrapolated local slope and an upper estimate of its error.
+        The extrapolated local slope and an upper estimate of its error. An exponent only
+        in the power regime: elsewhere the error reaches to 0 and :meth:`to_dict` omits
+        it (``None``).
     prefactor, prefactor_error : float or None
         ``C`` of ``C ε^{−m}`` (power) or ``D`` of ``D ln(1/ε)`` (log); ``None`` when finite
         or unresolved. The error is ``inf`` (``None`` in :meth:`to_dict`) when the points
@@ -90,10 +98,13 @@ class Extrapolation:
     rtol: float = _FLOAT64_RTOL
 
     def to_dict(self) -> dict:
-        """JSON-ready; an unknown (infinite) error is ``None``."""
+        """JSON-ready; an unknown (infinite) error is ``None``, and so is the exponent
+        outside the power regime (the slopes only approach 0 there: no exponent to give).
+        """
+        power = self.regime == "power"
         return {
-            "exponent": self.exponent,
-            "exponent_error": _finite(self.exponent_error),
+            "exponent": self.exponent if power else None,
+            "exponent_error": _finite(self.exponent_error) if power else None,
             "prefactor": self.prefactor,
             "prefactor_error": _finite(self.prefactor_error),
             "regime": self.regime,
@@ -152,6 +163,13 @@ def _extrapolated(nodes, values, noise, basis, first: int):
     return best, error
 
 
+def _honest(value, error, rounding):
+    """``error`` raised to the data's relative rounding of ``value``, plus the rounding of
+    ``value`` to the float64 that is reported: never below what the data and a float hold.
+    """
+    return max(error, rounding * abs(value)) + _FLOAT64_RTOL * abs(value)
+
+
 def _tail(sequence):
     """Upper estimate of ``|sequence[-1] − limit|`` for a sequence converging to its limit.
 
@@ -198,8 +216,12 @@ def _number(value, name: str, index: int):
     return number
 
 
-def _rounding(values, rtol) -> list:
-    """Relative accuracy of each τ: ``rtol``, else the rounding of its type."""
+def _rounding(values, rtol, caller_eps) -> list:
+    """Relative accuracy of each τ: ``rtol``, else the rounding of its type.
+
+    An mpf is taken to be exact to the caller's precision (``caller_eps``, mpmath's
+    precision when :func:`extrapolate` was called), not to the extrapolation's own.
+    """
     if rtol is not None:
         if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= float(rtol) < 1:
             raise ValueError(f"rtol must be a number in [0, 1), got {rtol!r}")
@@ -207,7 +229,7 @@ def _rounding(values, rtol) -> list:
     out = []
     for v in values:
         if isinstance(v, mpmath.mpf):
-            out.append(mpmath.eps)  # exact at the caller's precision, as far as we know
+            out.append(caller_eps)  # exact at the caller's precision, as far as we know
         elif isinstance(v, str):
             digits = sum(c.isdigit() for c in v.lower().split("e")[0])
             out.append(mpmath.mpf(10) ** (1 - max(digits, 1)) / 2)
@@ -275,6 +297,7 @@ def extrapolate(eps, tau, *, dps: int = 40, rtol=None, throw: bool = True) -> Ex
         )
     if len(eps) > MAX_POINTS:
         raise ValueError(f"extrapolation takes at most {MAX_POINTS} points, got {len(eps)}")
+    caller_eps = mpmath.mp.eps  # the rounding of an mpf made at the caller's precision
     with mpmath.workdps(dps):
         e = [_number(v, "eps", i) for i, v in enumerate(eps)]
         t = [_number(v, "tau", i) for i, v in enumerate(tau)]
@@ -286,7 +309,7 @@ def extrapolate(eps, tau, *, dps: int = 40, rtol=None, throw: bool = True) -> Ex
                 f"eps must decrease geometrically (a constant ratio); the ratios range from "
                 f"{float(min(ratios)):.6g} to {float(max(ratios)):.6g}"
             )
-        relative = _rounding(tau, rtol)
+        relative = _rounding(tau, rtol, caller_eps)
         noise = [r * v for r, v in zip(relative, t, strict=True)]
         slopes, slope_noise, nodes = [], [], []
         for i in range(len(e) - 1):
@@ -319,6 +342,10 @@ def extrapolate(eps, tau, *, dps: int = 40, rtol=None, throw: bool = True) -> Ex
             exponent_error = max(exponent_error, abs(exponent))
         # With a single fit (m + 2 points, power) the prefactor's error is unknown: inf.
         keep = regime in ("power", "log") and not mpmath.isnan(prefactor)
+        rounding = max(relative)
+        exponent_error = _honest(exponent, exponent_error, rounding)
+        if keep:
+            error = _honest(prefactor, error, rounding)
         result = Extrapolation(
             exponent=float(exponent),
             exponent_error=float(exponent_error),

@@ -286,7 +286,7 @@ def get_loss(loss) -> Loss:
     Parameters
     ----------
     loss : str or Loss
-        ``"squared"`` (½(f − y)², the default of DESIGN §1), ``"logistic"``
+        ``"squared"`` (½(f − y)², the default of conventions §1), ``"logistic"``
         (log(1 + e^{−yf}), targets ±1), ``"cross_entropy"``, ``"huber"`` (pseudo-Huber,
         √(1 + (f − y)²) − 1), or an expression such as ``"log(cosh(f - y))"``.
 

@@ -9,14 +9,31 @@ Right side: :math:`2\sum_p w_p \langle W_{l+1}^\top\delta_{l+1,p},
 
 from __future__ import annotations
 
+import math
+import numbers
+import time
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 from saddle_escape.numeric.functions import compile_activation, get_loss
 from saddle_escape.numeric.network import Dataset, Network, backprop
+from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 
-__all__ = ["IdentityTerm", "IdentityCheck", "check_identity", "imbalances", "identity_sides"]
+__all__ = [
+    "IdentityTerm",
+    "IdentityCheck",
+    "IdentitySide",
+    "check_identity",
+    "default_tolerance",
+    "imbalances",
+    "identity_sides",
+    "FLOAT64_TOLERANCE",
+]
+
+#: Default tolerance of the float64 check on ``max_relative_difference`` (see the
+#: tests: with σ'(0) ≠ 0 rounding stays below 1e-12 before O(1) factors).
+FLOAT64_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,15 @@ class IdentityTerm:
 
     ``relative_difference`` is ``|lhs − rhs|`` over the sum of the magnitudes of the two
     gradient terms that make up ``lhs`` (so it is meaningful when both sides vanish, as
-    for class A).
+    for class A); ``inf`` when that sum is 0 but the sides differ, ``nan`` when a side is
+    not finite.
+
+    Examples
+    --------
+    >>> term = IdentityTerm(1, None, 0.5, 0.5, 0.0)
+    >>> term.to_dict(17)  # doctest: +NORMALIZE_WHITESPACE
+    {'layer': 1, 'lhs': 0.5, 'lhs_value': 0.5, 'rhs': 0.5, 'rhs_value': 0.5,
+     'relative_difference': 0.0}
     """
 
     layer: int
@@ -37,24 +62,67 @@ class IdentityTerm:
     def to_dict(self, digits: int) -> dict:
         out = {
             "layer": self.layer,
+            # JSON contract v1: float64 sides are numbers; mpmath ones are decimal strings
+            # with every digit computed, and each has its nearest float64 as ``*_value``.
             "lhs": _decimal(self.lhs, digits),
+            "lhs_value": _json_float(float(self.lhs)),
             "rhs": _decimal(self.rhs, digits),
-            "relative_difference": self.relative_difference,
+            "rhs_value": _json_float(float(self.rhs)),
+            "relative_difference": _json_float(self.relative_difference),
         }
         if self.unit is not None:
             out["unit"] = self.unit
         return out
 
 
-def _decimal(value, digits: int) -> str:
+def _decimal(value, digits: int) -> str | float | None:
     if isinstance(value, mpmath.mpf):
         return mpmath.nstr(value, digits, min_fixed=-5, max_fixed=5)
-    return repr(float(value))
+    return _json_float(float(value))
+
+
+def _json_float(value: float) -> float | None:
+    """A finite float as is; ``inf`` and ``nan`` as ``None`` (strict JSON has neither)."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _finite(value) -> bool:
+    if isinstance(value, mpmath.mpf):
+        return bool(mpmath.isfinite(value))
+    return math.isfinite(float(value))
 
 
 @dataclass(frozen=True)
 class IdentityCheck:
-    """Result of :func:`check_identity`."""
+    """Result of :func:`check_identity`: both sides per layer pair (or unit), and a status.
+
+    Attributes
+    ----------
+    terms : tuple of IdentityTerm
+        One per layer pair (or hidden unit), in order; empty when the loss overflowed in
+        float64 (status ``non_finite``).
+    dps : int or None
+        Decimal digits of the mpmath evaluation; ``None`` for float64.
+    activation, loss : str
+        The activation's label and the loss's name.
+    widths : tuple of int
+    bias, neuronwise : bool
+    tolerance : float
+        The identity holds when ``max_relative_difference <= tolerance``.
+    samples : int
+        Rows of the data set.
+    seconds : float
+        Wall-clock time of the check.
+
+    Examples
+    --------
+    >>> term = IdentityTerm(1, None, 1.0, 1.0 + 1e-6, 1e-6)
+    >>> check = IdentityCheck((term,), None, "tanh", "squared", (1, 1, 1), False, False)
+    >>> check.status.value, check.status.exit_code
+    ('not_converged', 3)
+    >>> check.to_dict()["status"]
+    'not_converged'
+    """
 
     terms: tuple[IdentityTerm, ...]
     dps: int | None
@@ -63,14 +131,73 @@ class IdentityCheck:
     widths: tuple[int, ...]
     bias: bool
     neuronwise: bool
+    tolerance: float = FLOAT64_TOLERANCE
+    samples: int = 0
+    seconds: float = 0.0
 
     @property
     def max_relative_difference(self) -> float:
-        return max(t.relative_difference for t in self.terms)
+        """The largest relative difference of the terms (``nan`` if a side is not finite,
+        or when there are no terms because the loss overflowed)."""
+        values = [t.relative_difference for t in self.terms]
+        if not values or any(math.isnan(v) for v in values):
+            return math.nan
+        return max(values)
+
+    @property
+    def terms_checked(self) -> int:
+        """How many layer pairs (or units) were checked."""
+        return len(self.terms)
+
+    @property
+    def status(self) -> Status:
+        """``success`` when the identity holds within ``tolerance``; ``non_finite`` when a
+        side overflowed or is NaN; ``not_converged`` when the sides differ by more."""
+        if not self.terms or any(not (_finite(t.lhs) and _finite(t.rhs)) for t in self.terms):
+            return Status.NON_FINITE
+        if math.isnan(self.max_relative_difference):
+            return Status.NON_FINITE
+        if self.max_relative_difference <= self.tolerance:
+            return Status.SUCCESS
+        return Status.NOT_CONVERGED
+
+    @property
+    def message(self) -> str:
+        """What the status means for this check, and what to do next."""
+        status = self.status
+        precision = "float64" if self.dps is None else f"{self.dps} digits"
+        if status is Status.SUCCESS:
+            return (
+                f"the identity holds: max relative difference "
+                f"{self.max_relative_difference:.2e} <= tolerance {self.tolerance:.1e} "
+                f"({precision})"
+            )
+        if status is Status.NON_FINITE:
+            what = "a side of the identity" if self.terms else "the loss"
+            return (
+                f"non-finite values: {what} overflowed or is NaN ({precision}); use smaller "
+                "weights or inputs, a bounded activation, or arbitrary precision (dps=50)"
+            )
+        worst = max(self.terms, key=lambda t: t.relative_difference)
+        where = f"layer {worst.layer}" + ("" if worst.unit is None else f", unit {worst.unit}")
+        advice = (
+            "float64 rounding cancels when σ'(0) = 0 or pre-activations are small: rerun "
+            "with dps=50 (--dps 50)"
+            if self.dps is None
+            else f"rerun with more digits than {self.dps}"
+        )
+        return (
+            f"not verified: the two sides differ by {self.max_relative_difference:.2e} "
+            f"(relative) at {where}, above the tolerance {self.tolerance:.1e} "
+            f"({precision}); {advice}"
+        )
 
     def to_dict(self) -> dict:
+        """JSON-ready (strict: no NaN or infinity); both sides as decimal strings."""
         digits = self.dps or 17
         return {
+            "status": self.status.value,
+            "message": self.message,
             "activation": self.activation,
             "loss": self.loss,
             "widths": list(self.widths),
@@ -78,12 +205,51 @@ class IdentityCheck:
             "form": "neuron-wise" if self.neuronwise else "layer-wise",
             "dps": self.dps,
             "precision": "float64" if self.dps is None else f"mpmath, {self.dps} digits",
+            "tolerance": self.tolerance,
+            "samples": self.samples,
             "layers": [t.to_dict(digits) for t in self.terms],
-            "max_relative_difference": self.max_relative_difference,
+            "max_relative_difference": _json_float(self.max_relative_difference),
+            "terms_checked": self.terms_checked,
+            "seconds": self.seconds,
         }
 
 
-def identity_sides(network, data, activation, loss, *, neuronwise=False):
+@dataclass(frozen=True)
+class IdentitySide:
+    r"""Both sides of the identity for one layer pair (``unit`` is ``None``) or one unit.
+
+    Attributes
+    ----------
+    layer : int
+        1-based index ``l`` of :math:`\Delta_l`.
+    unit : int or None
+        1-based hidden unit (neuron-wise), else ``None``.
+    lhs, rhs
+        :math:`d\Delta_l/dt` from the gradients, and the identity's right-hand side
+        (floats or mpf, in the backend of the network).
+    scale
+        The sum of the magnitudes of the two gradient terms that make up ``lhs``.
+
+    Examples
+    --------
+    >>> side = IdentitySide(1, None, 0.25, 0.25, 1.0)
+    >>> side.rhs, side.gap
+    (0.25, 0.0)
+    """
+
+    layer: int
+    unit: int | None
+    lhs: object
+    rhs: object
+    scale: object
+
+    @property
+    def gap(self):
+        """``|lhs − rhs|``."""
+        return abs(self.lhs - self.rhs)
+
+
+def identity_sides(network, data, activation, loss, *, neuronwise=False) -> list[IdentitySide]:
     """Both sides for every layer pair (or unit) in the backend of the arrays given.
 
     Parameters
@@ -97,18 +263,18 @@ def identity_sides(network, data, activation, loss, *, neuronwise=False):
 
     Returns
     -------
-    list of tuple
-        ``(layer, unit, lhs, rhs, scale)`` (1-based layer and unit; ``unit`` is ``None``
-        layer-wise); ``scale`` is the sum of the magnitudes of the two gradient terms.
+    list of IdentitySide
+        One per layer pair, in order (or per hidden unit, layer by layer). The
+        building block of :func:`check_identity` and of the flows' drift; called once per
+        gradient evaluation, so it carries no status or timing of its own.
 
     Examples
     --------
     >>> from saddle_escape.numeric.functions import compile_activation, get_loss
     >>> net = Network((np.array([[1.0]]), np.array([[2.0]])))
     >>> data = Dataset(np.array([[1.0]]), np.array([[0.0]]))
-    >>> (layer, unit, lhs, rhs, scale), = identity_sides(
-    ...     net, data, compile_activation("identity"), get_loss("squared"))
-    >>> layer, unit, float(lhs), float(rhs)
+    >>> (side,) = identity_sides(net, data, compile_activation("identity"), get_loss("squared"))
+    >>> side.layer, side.unit, float(side.lhs), float(side.rhs)
     (1, None, 0.0, 0.0)
     """
     out = backprop(network, data, activation, loss)
@@ -124,12 +290,32 @@ def identity_sides(network, data, activation, loss, *, neuronwise=False):
         rhs = 2 * ((back * activation.phi(out.pre[l])) * data.weights[:, None]).sum(axis=0)
         if neuronwise:
             for j in range(W_low.shape[0]):
-                rows.append((l + 1, j + 1, up[j] + low[j], rhs[j], abs(up[j]) + abs(low[j])))
+                rows.append(
+                    IdentitySide(l + 1, j + 1, up[j] + low[j], rhs[j], abs(up[j]) + abs(low[j]))
+                )
         else:
             up_total, low_total = up.sum(), low.sum()
             scale = abs(up_total) + abs(low_total)
-            rows.append((l + 1, None, up_total + low_total, rhs.sum(), scale))
+            rows.append(IdentitySide(l + 1, None, up_total + low_total, rhs.sum(), scale))
     return rows
+
+
+def default_tolerance(dps: int | None) -> float:
+    """Tolerance of :func:`check_identity` on the max relative difference.
+
+    :data:`FLOAT64_TOLERANCE` in float64; ``10**-(dps - 10)`` (at most
+    :data:`FLOAT64_TOLERANCE`) at ``dps`` digits, which are evaluated with 10 guard
+    digits. Beyond about 330 digits it underflows to 0.0: the check then asks for a
+    difference that rounds to 0 in float64.
+
+    Examples
+    --------
+    >>> default_tolerance(None), default_tolerance(50)
+    (1e-10, 1e-40)
+    """
+    if dps is None:
+        return FLOAT64_TOLERANCE
+    return min(FLOAT64_TOLERANCE, 10.0 ** -(dps - 10))
 
 
 def check_identity(
@@ -140,6 +326,8 @@ def check_identity(
     *,
     dps: int | None = None,
     neuronwise: bool = False,
+    tolerance: float | None = None,
+    throw: bool = True,
 ) -> IdentityCheck:
     r"""Evaluate both sides of the imbalance identity for a concrete network.
 
@@ -155,21 +343,36 @@ def check_identity(
         Decimal digits for an mpmath evaluation; float64 when omitted.
     neuronwise : bool
         One term per hidden unit.
+    tolerance : float, optional
+        The identity holds when every relative difference is at most this (default
+        :func:`default_tolerance` of ``dps``: 1e-10 in float64, 1e-40 at 50 digits).
+    throw : bool
+        Raise :class:`ConvergenceError` (carrying the status and the result) when the
+        identity does not hold within ``tolerance`` (default), or return the result with
+        its status.
 
     Returns
     -------
     IdentityCheck
+        ``status`` is ``success``, ``not_converged`` (the sides differ by more than
+        ``tolerance``: typically float64 rounding, so raise ``dps``) or ``non_finite``
+        (a side, or the loss, overflowed in float64; then ``terms`` may be empty).
 
     Raises
     ------
     ValueError
-        For a bad ``dps``, or a network with one weight layer (no layer pair).
+        For a bad ``dps`` or ``tolerance``, or a network with one weight layer (no layer
+        pair).
     TypeError
-        When ``network`` or ``data`` is not a :class:`Network` / :class:`Dataset`.
+        When ``network`` or ``data`` is not a :class:`Network` / :class:`Dataset`, or
+        ``throw`` is not a bool.
+    ConvergenceError
+        With ``throw=True``, when the status is not ``success``; ``exc.result`` is the
+        :class:`IdentityCheck`.
 
     References
     ----------
-    DESIGN §1 (the imbalance identity).
+    conventions §5 (the imbalance identity).
 
     Examples
     --------
@@ -177,11 +380,26 @@ def check_identity(
     >>> rng = np.random.default_rng(0)
     >>> data = Dataset(rng.normal(size=(8, 3)), rng.normal(size=(8, 1)))
     >>> check = check_identity(random_network((3, 4, 4, 1), seed=1), data, "tanh", dps=50)
-    >>> check.max_relative_difference < 1e-45
-    True
+    >>> check.max_relative_difference < 1e-45, check.status.value, check.terms_checked
+    (True, 'success', 2)
+    >>> strict = check_identity(
+    ...     random_network((3, 4, 4, 1), seed=1), data, "tanh", tolerance=1e-30, throw=False)
+    >>> strict.status.value
+    'not_converged'
     """
+    started = time.perf_counter()
     if dps is not None and (not isinstance(dps, int) or isinstance(dps, bool) or dps < 15):
         raise ValueError(f"dps must be an int ≥ 15 (or None for float64), got {dps!r}")
+    if not isinstance(throw, bool):
+        raise TypeError(f"throw must be True or False, got {throw!r}")
+    if tolerance is None:
+        tolerance = default_tolerance(dps)
+    elif (
+        not isinstance(tolerance, numbers.Real)
+        or isinstance(tolerance, bool)
+        or not 0 <= float(tolerance) < math.inf
+    ):
+        raise ValueError(f"tolerance must be a finite number ≥ 0, got {tolerance!r}")
     if not isinstance(network, Network):
         raise TypeError(
             f"network must be a Network, got {type(network).__name__}; build one with "
@@ -200,16 +418,20 @@ def check_identity(
         )
     act = compile_activation(activation)
     loss_fn = get_loss(loss)
-    if dps is None:
-        rows = identity_sides(network, data, act, loss_fn, neuronwise=neuronwise)
-        terms = [_term(*row) for row in rows]
-    else:
-        with mpmath.workdps(dps + 10):
-            rows = identity_sides(
-                network.to_mpmath(), data.to_mpmath(), act, loss_fn, neuronwise=neuronwise
-            )
-            terms = [_term(*row) for row in rows]
-    return IdentityCheck(
+    try:
+        if dps is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                rows = identity_sides(network, data, act, loss_fn, neuronwise=neuronwise)
+                terms = [_term(row) for row in rows]
+        else:
+            with mpmath.workdps(dps + 10):
+                rows = identity_sides(
+                    network.to_mpmath(), data.to_mpmath(), act, loss_fn, neuronwise=neuronwise
+                )
+                terms = [_term(row) for row in rows]
+    except FloatingPointError:  # the loss overflowed in float64: no side to compare
+        terms = []
+    result = IdentityCheck(
         terms=tuple(terms),
         dps=dps,
         activation=act.label,
@@ -217,13 +439,23 @@ def check_identity(
         widths=network.widths,
         bias=network.biases is not None,
         neuronwise=neuronwise,
+        tolerance=float(tolerance),
+        samples=int(data.inputs.shape[0]),
+        seconds=time.perf_counter() - started,
     )
+    if throw and not result.status.ok:
+        raise ConvergenceError(result.message, status=result.status, result=result)
+    return result
 
 
-def _term(layer, unit, lhs, rhs, scale) -> IdentityTerm:
-    gap = abs(lhs - rhs)
-    relative = 0.0 if gap == 0 else float(gap / scale) if scale != 0 else float("inf")
-    return IdentityTerm(layer, unit, lhs, rhs, relative)
+def _term(side: IdentitySide) -> IdentityTerm:
+    gap = side.gap
+    scale = side.scale
+    if not (_finite(side.lhs) and _finite(side.rhs)):
+        relative = math.nan
+    else:
+        relative = 0.0 if gap == 0 else float(gap / scale) if scale != 0 else math.inf
+    return IdentityTerm(side.layer, side.unit, side.lhs, side.rhs, relative)
 
 
 def imbalances(network: Network) -> np.ndarray:

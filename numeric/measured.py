@@ -10,13 +10,16 @@ the tests and the benchmarks all call it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import SupportsFloat, cast
 
 import numpy as np
-from saddle_escape.numeric.escape import EscapeResult, build_model, escape_time
+from saddle_escape.classes.gate import build_model
+from saddle_escape.numeric.escape import EscapePoint, EscapeResult, escape_time
 from saddle_escape.numeric.extrapolation import Extrapolation, extrapolate
 from saddle_escape.symbolic.asymptotics import Asymptotics, asymptotics
+from saddle_escape.symbolic.display import frame, html_section, html_table
 from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 from saddle_escape.symbolic.reduction import ReducedModel
 
@@ -50,25 +53,115 @@ class MeasuredAsymptotics:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        """JSON-ready: the theory's fields plus the measured ones."""
+        """JSON-ready: the theory's fields, the escape points and the fit under ``"fit"``.
+
+        The fit's exponent is given only in the power regime; in the log regime its
+        prefactor is the coefficient of ln(1/ε) (``log_coefficient``).
+        """
         points = [] if self.escape is None else self.escape.to_dict()["points"]
-        fit = self.fit
-        power_fit = fit if self.theory.regime == "power" else None
         return {
             **self.theory.to_dict(),
             "status": self.status.value,
             "system": None if self.escape is None else self.escape.system,
             "fraction": None if self.escape is None else self.escape.fraction,
-            "eps": [p["eps"] for p in points],
-            "tau": [p["tau"] for p in points],
-            "tau_value": [p["tau_value"] for p in points],
             "points": points,
-            "prefactor_numeric": None if fit is None else fit.prefactor,
-            "prefactor_error": None if fit is None else fit.prefactor_error,
-            "exponent_numeric": None if power_fit is None else power_fit.exponent,
-            "exponent_error": None if power_fit is None else power_fit.exponent_error,
+            "fit": None if self.fit is None else _fit_dict(self.fit),
             "measured_notes": list(self.notes),
         }
+
+    def to_frame(self):
+        """The escape points as a :class:`pandas.DataFrame`, one row per ε (needs pandas).
+
+        The columns are the keys of :meth:`EscapePoint.to_dict
+        <saddle_escape.numeric.escape.EscapePoint.to_dict>` (``eps``, ``eps_value``,
+        ``tau``, ``tau_value``, ``digits``, ``status``, …); no rows when the theory says
+        the flow does not escape.
+
+        Needs pandas (an ImportError says how to install it without).
+
+        Examples
+        --------
+        >>> eps = ["0.04", "0.02", "0.01", "0.005"]
+        >>> df = measure_asymptotics("linear", 4, 16, "eps,eps,eps,eps", eps=eps).to_frame()
+        >>> df["eps"].tolist(), set(df["status"])
+        ([0.04, 0.02, 0.01, 0.005], {'escaped'})
+        """
+        points = () if self.escape is None else self.escape.points
+        dps = None if self.escape is None else self.escape.dps
+        return frame([p.to_dict(dps) for p in points], columns=_POINT_COLUMNS)
+
+    def _repr_html_(self) -> str:
+        """Theory against fit, and the escape points, as HTML tables (Jupyter).
+
+        Examples
+        --------
+        >>> eps = ["0.04", "0.02", "0.01", "0.005"]
+        >>> page = measure_asymptotics("linear", 4, 16, "eps,eps,eps,eps", eps=eps)._repr_html_()
+        >>> "<tr><td>theory</td><td>power</td><td>2</td><td>1/2</td></tr>" in page
+        True
+        >>> page.count("<td>escaped</td>")
+        4
+        """
+        theory, fit = self.theory, self.fit
+        rows = [["theory", theory.regime, theory.exponent, theory.prefactor]]
+        if fit is not None:
+            exponent = _with_error(fit.exponent, fit.exponent_error)
+            prefactor = _with_error(fit.prefactor, fit.prefactor_error)
+            rows.append(["fit", fit.regime, exponent if fit.regime == "power" else None, prefactor])
+        tables = [
+            html_table(
+                ["", "regime", "exponent", "prefactor"],
+                rows,
+                caption="τ★ ≈ prefactor·ε^(−exponent) (power) or prefactor·ln(1/ε) (log)",
+            )
+        ]
+        if self.escape is not None:
+            escape = self.escape
+            precision = "float64" if escape.dps is None else f"mpmath, {escape.dps} digits"
+            tables.append(
+                html_table(
+                    ["ε", "τ★", "digits", "status"],
+                    [
+                        [d["eps"], d["tau"], d["digits"], d["status"]]
+                        for d in (p.to_dict(escape.dps) for p in escape.points)
+                    ],
+                    caption=f"{escape.system} system, {precision}, "
+                    f"threshold {escape.fraction:g}·𝓛(0)",
+                )
+            )
+        d = theory.model.to_dict()
+        init = ",".join(str(v) for v in d.get("init") or ())
+        return html_section(
+            f"{theory.model.label}, L = {d.get('depth')}, width {d.get('width')}, init {init}: "
+            f"{self.status.value}",
+            *tables,
+            notes=list(theory.notes) + list(self.notes),
+        )
+
+
+#: Columns of :meth:`MeasuredAsymptotics.to_frame` (the keys of ``EscapePoint.to_dict``).
+_POINT_COLUMNS = tuple(EscapePoint(0.0, None, 0).to_dict(None))
+
+
+def _with_error(value: float | None, error: float | None) -> str | None:
+    """``value ± error`` (10 and 2 significant digits); the error only when it is finite."""
+    if value is None:
+        return None
+    if error is None or not math.isfinite(error):
+        return f"{value:.10g}"
+    return f"{value:.10g} ± {error:.2g}"
+
+
+def _fit_dict(fit: Extrapolation) -> dict:
+    d = fit.to_dict()
+    if fit.regime != "power":
+        d.pop("exponent"), d.pop("exponent_error")
+    if fit.regime == "log":
+        d["log_coefficient"], d["log_coefficient_error"] = (
+            d.pop("prefactor"),
+            d.pop("prefactor_error"),
+        )
+    return d
 
 
 def measure_asymptotics(
@@ -80,6 +173,8 @@ def measure_asymptotics(
     eps=DEFAULT_EPS,
     system: str = "scalar",
     teacher=1,
+    dps: int | None = None,
+    fraction: float | None = None,
     throw: bool = True,
 ) -> MeasuredAsymptotics:
     r"""Normal form and singular expansion of τ★(ε), confirmed by escape times.
@@ -92,6 +187,11 @@ def measure_asymptotics(
         Decreasing geometric values of ε for the numbers (default :data:`DEFAULT_EPS`).
     system : {"scalar", "manifold"}
         The system the numbers come from (the expansion describes the scalar one).
+    dps : int, optional
+        Digits of mpmath escape times (default float64), as in ``escape_time``.
+    fraction : float, optional
+        Escape threshold as a fraction of 𝓛(0), as in ``escape_time`` (default: chosen
+        there for the largest ε and kept for the others).
     throw : bool
         Raise :class:`ConvergenceError` when the numbers do not confirm the theory
         (the flow does not escape, a point fails), or return the result with its status.
@@ -102,7 +202,7 @@ def measure_asymptotics(
 
     References
     ----------
-    DESIGN §3 (normal form, critical-depth law).
+    conventions §4 (normal form, critical-depth law).
 
     Examples
     --------
@@ -112,17 +212,24 @@ def measure_asymptotics(
     ('power', '1/2', 0.5)
     """
     model: ReducedModel = build_model(activation, depth, width, init, teacher=teacher)
-    theory = asymptotics(model)
+    theory = asymptotics(model, throw=False)
     notes: list[str] = []
     if theory.regime == "none":
         result = MeasuredAsymptotics(theory, None, None, Status.NO_ESCAPE, tuple(theory.notes))
         return _finish(result, throw)
     # The largest ε first: if it does not escape, the smaller ones are not tried. The rest
     # reuse its threshold, so every point is measured at the same fraction of 𝓛(0).
-    escape = escape_time(model, eps=list(eps)[:1], system=system, throw=False)
+    escape = escape_time(
+        model, eps=list(eps)[:1], system=system, dps=dps, fraction=fraction, throw=False
+    )
     if escape.status.ok and len(eps) > 1:
         rest = escape_time(
-            model, eps=list(eps)[1:], system=system, fraction=escape.fraction, throw=False
+            model,
+            eps=list(eps)[1:],
+            system=system,
+            dps=dps,
+            fraction=escape.fraction,
+            throw=False,
         )
         escape = replace(escape, points=escape.points + rest.points)
     status = Status.SUCCESS if escape.status.ok else escape.status
@@ -140,7 +247,7 @@ def measure_asymptotics(
         fit = extrapolate(
             [float(e) for e in eps],
             [float(cast(SupportsFloat, t)) for t in taus],
-            rtol=10.0 ** -max(digits, 1),
+            rtol=10.0 ** -min(max(digits, 1), 15),  # the fit runs in float64
             throw=False,
         )
         if not fit.status.ok:

@@ -1,6 +1,6 @@
 r"""Fully connected networks, weighted datasets and explicit backpropagation.
 
-The network of DESIGN §1: :math:`z_1 = W_1x (+ b_1)`,
+The network of conventions §1: :math:`z_1 = W_1x (+ b_1)`,
 :math:`z_l = W_l\sigma(z_{l-1}) (+ b_l)`, output :math:`f = z_L`; the loss is the
 weighted mean :math:`\mathcal L = \sum_p w_p\,\ell(f(x_p), y_p)` over a dataset with
 weights summing to 1 (a sample: :math:`w_p = 1/P`; Gauss–Hermite nodes: the exact

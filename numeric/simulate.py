@@ -1,13 +1,13 @@
 r"""Full-network gradient flow from small initialization: the check on the reduced theory.
 
-Datasets (DESIGN §4): for input dimension d = 1 the half-range Gauss nodes and weights
-of :mod:`saddle_escape.numeric.gaussian` give the population loss of DESIGN §1 (exact for polynomial
-σ, to quadrature accuracy otherwise: the same rule the reduced dynamics uses); for
-d > 1, a fixed seeded sample of P Gaussian inputs. Teacher ``y = s·uᵀx`` with
+Datasets (conventions §6): for input dimension d = 1 the half-range Gauss nodes and
+weights of :mod:`saddle_escape.numeric.gaussian` give the population loss of conventions
+§1 (exact for polynomial σ, to quadrature accuracy otherwise: the same rule the reduced
+dynamics uses); for d > 1, a fixed seeded sample of P Gaussian inputs. Teacher ``y = s·uᵀx`` with
 ``u = e_1``.
 
 Initializations: on the permutation-symmetric manifold from scales ``Y_1..Y_L``
-(DESIGN §3), or He-normal (entries ``N(0, 2/fan_in)``, seeded) with the bottleneck
+(conventions §3), or He-normal (entries ``N(0, 2/fan_in)``, seeded) with the bottleneck
 layers multiplied by ε.
 """
 
@@ -17,7 +17,7 @@ import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import cast
 
 import numpy as np
@@ -29,6 +29,7 @@ from saddle_escape.numeric.gaussian import half_range_rule
 from saddle_escape.numeric.identity import identity_sides, imbalances
 from saddle_escape.numeric.network import Dataset, Network, backprop
 from saddle_escape.numeric.systems import FullNetworkSystem
+from saddle_escape.symbolic.display import frame
 from saddle_escape.symbolic.outcomes import Status
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "SweepRecord",
     "he_sweep",
     "local_executor",
+    "records_frame",
     "slope_summary",
 ]
 
@@ -76,7 +78,7 @@ def sample_dataset(size: int, dim: int, *, seed: int, teacher: float = 1.0) -> D
 
 
 def manifold_network(scales, width: int, *, input_dim: int = 1) -> Network:
-    """The matrices of DESIGN §3 with ``‖W_l‖_F = Y_l`` (teacher direction ``e_1``).
+    """The matrices of conventions §3 with ``‖W_l‖_F = Y_l`` (teacher direction ``e_1``).
 
     Examples
     --------
@@ -234,7 +236,7 @@ def _record(
         message=message,
         seconds=seconds,
         imbalance=np.array([imbalances(n) for n in nets]),
-        drift=np.array([[row[3] for row in identity_sides(n, data, act, loss_fn)] for n in nets]),
+        drift=np.array([[row.rhs for row in identity_sides(n, data, act, loss_fn)] for n in nets]),
     )
 
 
@@ -251,7 +253,7 @@ def gradient_descent_escape(
 ) -> FullEscape:
     """Fixed-step gradient descent to the same escape event, for comparison.
 
-    Step k is at gradient-flow time ``k·step`` (DESIGN §1); τ★ is the first such time
+    Step k is at gradient-flow time ``k·step`` (conventions §1); τ★ is the first such time
     with the loss at or below ``fraction``·𝓛(0).
 
     Examples
@@ -381,15 +383,48 @@ def local_executor(workers: int | None = None):
 
 
 def he_sweep(
-    activation, widths, bottleneck, eps_values, seeds, *, samples=256, rtol=1e-6, executor=None
+    activation,
+    widths,
+    bottleneck,
+    eps_values,
+    seeds,
+    *,
+    samples=256,
+    rtol=1e-6,
+    executor=None,
+    progress=None,
 ) -> list[SweepRecord]:
     """Escape times of He-normal networks for every (ε, seed), through any Executor.
 
     Parameters
     ----------
+    activation : str or sympy.Expr
+        Through the activation gate, once.
+    widths : sequence of int
+        Input width first, output (1) last.
+    bottleneck : sequence of int
+        1-based layers whose He-normal weights are multiplied by ε.
+    eps_values : sequence of float
+    seeds : int
+        Seeds 0, 1, …, seeds − 1 for every ε.
+    samples : int
+        Data set size P when the input width is above 1.
     executor : concurrent.futures.Executor, optional
         ``None`` runs in this process; a ``ProcessPoolExecutor`` or a
         ``dask.distributed.Client.get_executor()`` spreads the cases.
+    progress : callable, optional
+        Called with no argument after each finished case (a progress bar's update).
+
+    Returns
+    -------
+    list of SweepRecord
+        In (ε, seed) order.
+
+    Examples
+    --------
+    >>> records = he_sweep("tanh", (1, 4, 4, 1), (2,), [0.3], 1)
+    >>> records[0].status, records[0].tau > 0
+    ('escaped', True)
     """
     # Admitted once, here: workers (Dask threads in daemonic processes) receive the
     # admitted activation and never classify, so no time limit is needed there.
@@ -399,9 +434,50 @@ def he_sweep(
         for e in eps_values
         for s in range(seeds)
     ]
-    if executor is None:
-        return [_he_case(c) for c in cases]
-    return list(executor.map(_he_case, cases))
+    step = progress or (lambda: None)
+    records = []
+    for record in map(_he_case, cases) if executor is None else executor.map(_he_case, cases):
+        records.append(record)
+        step()
+    return records
+
+
+def records_frame(records: list[SweepRecord]):
+    """The records of :func:`he_sweep` as a :class:`pandas.DataFrame` (needs pandas).
+
+    One row per record; the columns are the fields of :class:`SweepRecord` in order
+    (``widths`` and ``bottleneck`` as tuples, ``tau`` NaN where the run did not escape).
+
+    Parameters
+    ----------
+    records : list of SweepRecord
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    ImportError
+        Without pandas (``pip install pandas``).
+
+    Examples
+    --------
+    >>> records = he_sweep("tanh", (1, 4, 4, 1), (2,), [0.3, 0.2], 1)
+    >>> df = records_frame(records)
+    >>> df[["eps", "seed", "status"]].values.tolist()
+    [[0.3, 0, 'escaped'], [0.2, 0, 'escaped']]
+    >>> df["widths"][0]
+    (1, 4, 4, 1)
+    """
+    columns = [f.name for f in fields(SweepRecord)]
+    return frame(
+        [
+            {**r.to_dict(), "widths": tuple(r.widths), "bottleneck": tuple(r.bottleneck)}
+            for r in records
+        ],
+        columns=columns,
+    )
 
 
 def slope_summary(records: list[SweepRecord]) -> dict:
@@ -422,13 +498,15 @@ def slope_summary(records: list[SweepRecord]) -> dict:
         points.append(
             {
                 "eps": e,
-                "t_esc": float(np.mean(taus)) if taus else None,
-                "t_esc_std": float(np.std(taus)) if len(taus) > 1 else 0.0,
+                "tau": float(np.mean(taus)) if taus else None,
+                # one seed measures no spread: None, not a zero spread
+                "tau_std": float(np.std(taus, ddof=1)) if len(taus) > 1 else None,
+                "seeds": len(taus),
             }
         )
     return {
         "points": points,
         "slope": float(np.mean(slopes)) if slopes else None,
-        "slope_std": float(np.std(slopes)) if len(slopes) > 1 else 0.0,
+        "slope_std": float(np.std(slopes, ddof=1)) if len(slopes) > 1 else None,
         "slopes": [float(s) for s in slopes],
     }

@@ -1,19 +1,22 @@
 r"""The gradient systems the escape engine integrates, registered by name.
 
 * ``"manifold"``: the exact L-dimensional reduced flow :math:`\dot Y = -\nabla_Y\mathcal L`
-  on the permutation-symmetric manifold (DESIGN §3), with its analytic Hessian;
+  on the permutation-symmetric manifold (conventions §3), with its analytic Hessian;
 * ``"scalar"``: the balanced scalar reduction :math:`\dot y = -P'(y)/r`;
-* ``"full"``: the full network's weights (and biases) on a data set (DESIGN §4).
+* ``"full"``: the full network's weights (and biases) on a data set (conventions §6).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 from saddle_escape.numeric.engine import GradientSystem, register_system
 from saddle_escape.numeric.flow import flatten, unflatten
 from saddle_escape.numeric.functions import CompiledActivation, Loss
 from saddle_escape.numeric.network import Dataset, Network, backprop
 from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.symbolic.parsing import X
+from saddle_escape.symbolic.timeouts import time_limit
 
 __all__ = ["ManifoldSystem", "ScalarSystem", "FullNetworkSystem"]
 
@@ -35,7 +38,7 @@ class ManifoldSystem(_Reduced):
 
     Examples
     --------
-    >>> from saddle_escape.numeric.escape import build_model
+    >>> from saddle_escape.classes.gate import build_model
     >>> system = ManifoldSystem(ReducedDynamics(build_model("tanh", 4, 16, "1,eps,eps,eps")), 0.1)
     >>> system.initial_state()
     array([1. , 0.1, 0.1, 0.1])
@@ -55,6 +58,78 @@ class ManifoldSystem(_Reduced):
     def hessian(self, state):
         return self.dynamics.evaluate(state)[2]
 
+    def trapped_floor(self, state, loss) -> tuple[float, str] | None:
+        r"""The positive-last-hidden-layer trap of a positive, bounded σ (class D).
+
+        With σ ≥ 0 everywhere and depth L ≥ 3, the last hidden pre-activation
+        :math:`Y_{L-1}\sigma(\cdot)` has the sign of :math:`Y_{L-1}`. While
+        :math:`Y_{L-1} > 0` the last hidden output m(g) lies in [a, b] with
+        :math:`a = \inf_{z\ge0}\sigma > 0`, :math:`b = \sup_{z\ge0}\sigma < \infty`, so
+        :math:`\mathbb E[mg] = \mathbb E[(m-a)g] \le (b-a)\,\mathbb E[g^+]` and
+        :math:`\mathbb E[m^2] \ge a^2`: for every output scale,
+        :math:`\mathcal L \ge 	frac{s^2}{2}ig(1 - 	frac{(b-a)^2}{2\pi a^2}ig)`.
+        On :math:`Y_{L-1} = 0` the output is a constant, uncorrelated with g, so
+        :math:`\mathcal L \ge s^2/2` there: a flow whose loss is already below
+        :math:`s^2/2` can never reach that plane, and the bound holds for good.
+
+        Examples
+        --------
+        >>> from saddle_escape.classes.gate import build_model
+        >>> model = build_model("sigmoid", 4, 16, "1,eps,eps,eps")
+        >>> system = ManifoldSystem(ReducedDynamics(model), 0.01)
+        >>> floor, reason = system.trapped_floor(np.array([1.0, 0.01, 0.01, 1e-6]), 0.49)
+        >>> round(floor, 4)  # ½(1 − 1/(2π)) for sigmoid (a = 1/2, b = 1)
+        0.4204
+        >>> system.trapped_floor(np.array([1.0, 0.01, -0.01, 1e-6]), 0.49) is None
+        True
+        """
+        constants = _positive_bounded(self.model.sigma)
+        depth = self.model.depth
+        if constants is None or depth < 3 or not state[depth - 2] > 0:
+            return None
+        a, b = constants
+        s2 = float(self.model.teacher) ** 2
+        if not loss < s2 / 2 * (1 - 1e-12):  # strictly below the plane's loss, with margin
+            return None
+        floor = s2 / 2 * (1 - (b - a) ** 2 / (2 * np.pi * a**2))
+        if floor <= 0:
+            return None
+        layer = depth - 1
+        return floor, (
+            f"σ ≥ 0 with σ(z) ∈ [{a:.6g}, {b:.6g}] for z ≥ 0, so while Y_{layer} > 0 the loss "
+            f"is at least ½s²(1 − (b − a)²/(2πa²)); Y_{layer} cannot reach 0, where the output "
+            f"is constant and 𝓛 ≥ s²/2 = {s2 / 2:.6g}, since the loss is already "
+            f"{loss!r} and never rises"
+        )
+
+
+_POSITIVE_BOUNDED: dict = {}
+
+
+def _positive_bounded(sigma) -> tuple[float, float] | None:
+    """``(inf σ on [0, ∞), sup σ on [0, ∞))`` when σ ≥ 0 on ℝ, both finite and the inf > 0,
+    as SymPy proves them (cached per σ; ``None`` when it cannot)."""
+    if sigma in _POSITIVE_BOUNDED:
+        return _POSITIVE_BOUNDED[sigma]
+    result = None
+    try:
+        # Cheap refutation first: a negative value at a sample point settles it.
+        for point in (-30, -3, -1, -0.1, 0, 0.1, 1, 3, 30):
+            value = sigma.subs(X, point).evalf(15)
+            if not value.is_real or value < 0:
+                _POSITIVE_BOUNDED[sigma] = None
+                return None
+        with time_limit(10.0, "the bounds of σ on [0, ∞)"):
+            low = sp.calculus.util.minimum(sigma, X, sp.S.Reals)
+            a = sp.calculus.util.minimum(sigma, X, sp.Interval(0, sp.oo))
+            b = sp.calculus.util.maximum(sigma, X, sp.Interval(0, sp.oo))
+        if all(v.is_finite for v in (low, a, b)) and low >= 0 and a > 0:
+            result = (float(a), float(b))
+    except (TimeoutError, ValueError, TypeError, NotImplementedError, RecursionError):
+        result = None
+    _POSITIVE_BOUNDED[sigma] = result
+    return result
+
 
 @register_system
 class ScalarSystem(_Reduced):
@@ -62,7 +137,7 @@ class ScalarSystem(_Reduced):
 
     Examples
     --------
-    >>> from saddle_escape.numeric.escape import build_model
+    >>> from saddle_escape.classes.gate import build_model
     >>> system = ScalarSystem(ReducedDynamics(build_model("linear", 4, 16, "eps,eps,eps,eps")), 0.5)
     >>> float(system.loss(np.array([0.5])))  # ½(1 − y⁴)²
     0.439453125

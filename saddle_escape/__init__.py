@@ -11,6 +11,8 @@ Examples
 'C'
 """
 
+from importlib import metadata as _metadata
+
 from saddle_escape.classes import (
     REGISTRY,
     Classification,
@@ -21,7 +23,8 @@ from saddle_escape.classes import (
     get_activation,
 )
 from saddle_escape.classes.drift import DriftLaw, drift_law
-from saddle_escape.numeric.escape import EscapePoint, EscapeResult, build_model, escape_time
+from saddle_escape.classes.gate import build_model
+from saddle_escape.numeric.escape import EscapePoint, EscapeResult, escape_time
 from saddle_escape.numeric.extrapolation import Extrapolation, extrapolate
 from saddle_escape.numeric.flow import FlowTrajectory, integrate_flow
 from saddle_escape.numeric.functions import CompiledActivation, Loss, compile_activation, get_loss
@@ -37,7 +40,7 @@ from saddle_escape.symbolic import (
     parse_expression,
 )
 from saddle_escape.symbolic.asymptotics import Asymptotics, AsymptoticTerm, asymptotics
-from saddle_escape.symbolic.imbalance import (
+from saddle_escape.symbolic.identity import (
     IdentityDerivation,
     IdentityVerification,
     derive_identity,
@@ -46,7 +49,10 @@ from saddle_escape.symbolic.imbalance import (
 )
 from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
 
-__version__ = "0.1.0"
+try:  # the version is defined once, in pyproject.toml
+    __version__ = _metadata.version("saddle-escape")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "REGISTRY",

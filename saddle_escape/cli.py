@@ -106,6 +106,24 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _section(text: str) -> int:
+    from saddle_escape.conventions import SECTION_COUNT
+
+    try:
+        n = int(text.lstrip("§"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"section must be a number, got {text!r}") from None
+    if not 1 <= n <= SECTION_COUNT:
+        raise argparse.ArgumentTypeError(f"section must be from 1 to {SECTION_COUNT}, got {n}")
+    return n
+
+
+FRACTION_HELP = (
+    "escape at this fraction of 𝓛(0) (default 0.5, or halfway to a proven loss floor the "
+    "flow approaches, e.g. ReLU's s²/4; the output says which)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``saddle-escape`` (for documentation tools and tests)."""
     parser = _Parser(
@@ -211,44 +229,39 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--teacher", default="1", help="teacher strength s (default 1)")
 
+    def escape_arguments(command, *, eps, eps_help, system, system_help):
+        command.add_argument("--eps", default=eps, help=eps_help)
+        command.add_argument(
+            "--system", choices=("manifold", "scalar"), default=system, help=system_help
+        )
+        command.add_argument("--fraction", type=float, default=None, help=FRACTION_HELP)
+
     ode = add("ode", commands.ode_command, "the reduced system, P(y) and the normal form")
     reduced_arguments(ode)
     escape = add("escape", commands.escape_command, "escape times τ★(ε) of the reduced flow")
     reduced_arguments(escape)
-    escape.add_argument(
-        "--eps", default="0.1,0.03", help="comma-separated values of ε (default 0.1,0.03)"
+    escape_arguments(
+        escape,
+        eps="0.1,0.03",
+        eps_help="comma-separated values of ε (default 0.1,0.03)",
+        system="manifold",
+        system_help="the exact L-dimensional flow (default) or the balanced scalar reduction",
     )
     escape.add_argument("--dps", type=_positive_int, default=None, help="digits (mpmath)")
-    escape.add_argument(
-        "--system",
-        choices=("manifold", "scalar"),
-        default="manifold",
-        help="the exact L-dimensional flow (default) or the balanced scalar reduction",
-    )
-    escape.add_argument(
-        "--fraction",
-        type=float,
-        default=None,
-        help="escape at this fraction of 𝓛(0) (default 0.5, or halfway to a proven loss floor "
-        "the flow approaches, e.g. ReLU's s²/4; the output says which)",
-    )
     asym = add(
         "asymptotics",
         commands.asymptotics_command,
         "the regime, exponent, prefactor and singular expansion of τ★(ε), checked by numbers",
     )
     reduced_arguments(asym)
-    asym.add_argument(
-        "--eps",
-        default=None,
-        help="values of ε for the numeric check (default: 12 from 0.1 to 1e-4)",
+    escape_arguments(
+        asym,
+        eps=None,
+        eps_help="values of ε for the numeric check (default: 12 from 0.1 to 1e-4)",
+        system="scalar",
+        system_help="system for the numeric check (default scalar, which the expansion describes)",
     )
-    asym.add_argument(
-        "--system",
-        choices=("manifold", "scalar"),
-        default="scalar",
-        help="system for the numeric check (default scalar, which the expansion describes)",
-    )
+    asym.add_argument("--quiet", action="store_true", help="no progress bar")
     sim = add(
         "simulate",
         commands.simulate_command,
@@ -256,9 +269,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--activation", default="tanh")
     sim.add_argument("--depth", type=_positive_int, default=5, help="L (default 5)")
-    sim.add_argument("--width", type=_count, default=32, help="N (default 32)")
-    sim.add_argument("--init", choices=("he",), default="he", help="initialization (he)")
-    sim.add_argument("--bottleneck", default="2,3,4", help="1-based layers scaled by ε")
+    sim.add_argument("--width", default="32", help="N: an integer (default 32)")
+    sim.add_argument(
+        "--init",
+        default=None,
+        help="per layer, as in ode/escape: he (He-normal) or he*eps (He-normal times ε; "
+        "'eps' means the same), e.g. he,he*eps,he*eps,he*eps,he (default: from --bottleneck)",
+    )
+    sim.add_argument(
+        "--bottleneck",
+        default=None,
+        help="shorthand for --init: the 1-based layers at he*eps (default 2,3,4)",
+    )
     sim.add_argument("--eps", default="0.3,0.1,0.03", help="values of ε")
     sim.add_argument("--seeds", type=_count, default=3, help="number of seeds (at least 1)")
     sim.add_argument(
@@ -267,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="d (default N); d = 1 uses the exact population loss",
     )
-    sim.add_argument("--samples", type=_count, default=256, help="P for d > 1")
+    sim.add_argument("--samples", type=_count, default=256, help="P for d > 1 (default 256)")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.add_argument("--workers", type=_positive_int, default=0, help="processes (0: all cores)")
     sim.add_argument(
         "--scheduler",
@@ -287,16 +310,33 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--no-figures", action="store_true", help="tables only: no simulations, no files"
     )
+    report.add_argument(
+        "--quiet", action="store_true", help="no progress bar (off anyway when not a terminal)"
+    )
+    conventions = add(
+        "conventions",
+        commands.conventions_command,
+        "print the conventions (model, classes, τ★, digits, statuses) that outputs cite as §N",
+    )
+    conventions.add_argument(
+        "section",
+        nargs="?",
+        type=_section,
+        default=None,
+        metavar="N",
+        help="print only section §N (1-8)",
+    )
     figure = add("figure", commands.figure_command, "draw one of the paper's figures")
+    figure.add_argument("--quiet", action="store_true", help="no progress bar")
     figure.add_argument(
         "name",
         choices=("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"),
     )
     figure.add_argument(
         "--out",
-        required=True,
+        default=None,
         metavar="PATH",
-        help="file .png or .svg, in an existing directory",
+        help="file .png or .svg, in an existing directory (default ./NAME.png)",
     )
     return parser
 
@@ -398,10 +438,11 @@ def _dumps(payload) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
 
 
-def _fail(message: str, as_json: bool, status: int = 2) -> int:
+def _fail(message: str, as_json: bool, status: int = 2, command: str | None = None) -> int:
     print(f"error: {message}", file=sys.stderr)
     if as_json:
-        print(json.dumps({"error": message}, ensure_ascii=False))
+        payload = {"version": _version(), "command": command, "error": message}
+        print(json.dumps(payload, ensure_ascii=False))
     return status
 
 
@@ -481,11 +522,13 @@ def _main(argv: list[str], as_json: bool) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     status, payload, text, error, caught = _run(args)
     if payload is None and error is not None:  # an exception: the error line only
-        return _fail(_one_line(error), as_json, status)
+        return _fail(_one_line(error), as_json, status, args.command)
+    if isinstance(payload, dict):  # JSON contract v1: who made it, and which command
+        payload = {"version": _version(), "command": args.command, **payload}
     try:
         output = _dumps(payload) if args.json else text
     except (TypeError, ValueError) as exc:
-        return _fail(f"internal error (JSON: {exc}); please report it", as_json, 1)
+        return _fail(f"internal error (JSON: {exc}); please report it", as_json, 1, args.command)
     if error is None:
         for line in _warning_lines(caught):
             print(line, file=sys.stderr)

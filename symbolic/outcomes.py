@@ -45,7 +45,7 @@ class Status(enum.Enum):
     SUCCESS = "success"
     #: The loss (or the overlap) crossed the escape threshold.
     ESCAPED = "escaped"
-    #: The flow converged to a stationary point whose loss is above the threshold.
+    #: The loss cannot reach the threshold: a proven floor, or a stationary point above it.
     NO_ESCAPE = "no_escape"
     #: Two computations at different accuracy disagree, or an integrator failed.
     NOT_CONVERGED = "not_converged"
@@ -80,8 +80,9 @@ _MESSAGES = {
     Status.SUCCESS: "finished",
     Status.ESCAPED: "the loss crossed the escape threshold",
     Status.NO_ESCAPE: (
-        "no escape: the flow converged to a stationary point whose loss is above the "
-        "threshold; choose a reachable threshold (a larger fraction) or another initialization"
+        "no escape: the loss cannot reach the threshold (a proven floor, or a stationary "
+        "point or limit above it); choose a reachable threshold (a larger fraction) or "
+        "another initialization"
     ),
     Status.NOT_CONVERGED: (
         "not converged: two computations at different accuracy disagree or the integrator "

@@ -1,4 +1,4 @@
-r"""Reduced dynamics on the permutation-symmetric manifold, as SymPy objects (DESIGN §3).
+r"""Reduced dynamics on the permutation-symmetric manifold, as SymPy objects (conventions §3).
 
 On the manifold every weight matrix has identical rows aligned with the teacher, and in
 Frobenius-norm coordinates :math:`Y_l = \|W_l\|_F` gradient flow is plain gradient flow
@@ -220,7 +220,7 @@ class LossBound:
 
 @dataclass(frozen=True)
 class ReducedModel:
-    r"""The reduced model of DESIGN §3 for one activation, depth, width, init and teacher.
+    r"""The reduced model of conventions §3 for one activation, depth, width, init and teacher.
 
     Attributes
     ----------
@@ -380,9 +380,12 @@ class ReducedModel:
         return {
             "activation": self.label,
             "depth": self.depth,
-            "width": sp.sstr(self.width),
+            # JSON contract v1: a whole number is a number; exact values get a float twin.
+            "width": int(self.width) if self.width.is_Integer else sp.sstr(self.width),
             "init": ["eps" if v is None else sp.sstr(v) for v in self.init],
+            "init_value": [None if v is None else float(v) for v in self.init],
             "teacher": sp.sstr(self.teacher),
+            "teacher_value": float(self.teacher),
             "bottleneck": [b + 1 for b in self.bottleneck],
             "r": self.r,
         }

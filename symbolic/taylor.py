@@ -3,7 +3,7 @@ r"""Exact (one-sided) Taylor expansions of an activation and of :math:`\varphi_\
 For an activation :math:`\sigma(z) = \sum_k a_k z^k` near 0,
 :math:`\varphi_\sigma(z) = z\sigma'(z) - \sigma(z) = \sum_k (k-1) a_k z^k`, so the
 coefficients of :math:`\varphi_\sigma` follow from those of :math:`\sigma` without
-ever simplifying :math:`\varphi_\sigma` itself (DESIGN §2).
+ever simplifying :math:`\varphi_\sigma` itself (conventions §2).
 
 Piecewise activations (``Piecewise``, ``Abs``, ``Max``, ``Min``, ``sign``,
 ``Heaviside``) are expanded on each side of 0: writing :math:`x = s\,t` with
@@ -431,3 +431,46 @@ def numerically_nonzero(function_t: sp.Expr, *, dps: int = 40) -> bool:
         if not value.is_number or abs(value) > threshold:
             return True
     return False
+
+
+def kinks(sigma: sp.Expr) -> tuple:
+    """The real points where a piecewise σ may switch branch (sorted, exact SymPy numbers).
+
+    Zeros of the differences of Max/Min arguments, of Abs/sign/Heaviside arguments and of
+    Piecewise conditions (``lhs − rhs``); solution sets that are not finite are skipped.
+
+    Parameters
+    ----------
+    sigma : sympy.Expr
+        σ in the variable ``x``.
+
+    Returns
+    -------
+    tuple of sympy.Expr
+
+    Examples
+    --------
+    >>> from saddle_escape.symbolic.parsing import X
+    >>> kinks(X * sp.Min(sp.Max(0, X + 3), 6) / 6)  # hardswish
+    (-3, 3)
+    >>> kinks(sp.Max(0, X) + sp.Min(0, sp.exp(X) - 1))  # celu
+    (0,)
+    """
+    equations = []
+    for node in sp.preorder_traversal(sigma):
+        if isinstance(node, (sp.Max, sp.Min)):
+            args = node.args
+            equations += [a - b for i, a in enumerate(args) for b in args[i + 1 :]]
+        elif isinstance(node, (sp.Abs, sp.sign, sp.Heaviside)):
+            equations.append(node.args[0])
+        elif isinstance(node, sp.Piecewise):
+            for _, condition in node.args:
+                equations += [r.lhs - r.rhs for r in condition.atoms(sp.core.relational.Relational)]
+    points = set()
+    for equation in equations:
+        if X not in equation.free_symbols:
+            continue
+        solutions = sp.solveset(equation, X, sp.Reals)
+        if isinstance(solutions, sp.FiniteSet):
+            points.update(v for v in solutions if v.is_real and v.is_number)
+    return tuple(sorted(points, key=lambda v: float(v)))

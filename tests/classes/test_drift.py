@@ -25,7 +25,7 @@ def test_drift_scales_with_the_power_the_class_predicts(activation, layer):
 
     def drift(lam):
         net = Network(tuple(lam * w for w in base.weights))
-        return identity_sides(net, data, act, loss)[layer - 1][3]
+        return identity_sides(net, data, act, loss)[layer - 1].rhs
 
     lam = 1e-3
     measured = np.log2(abs(drift(2 * lam) / drift(lam)))
@@ -65,7 +65,7 @@ def test_class_A_has_no_drift_in_numbers_either(activation):
     rng = np.random.default_rng(2)
     data = Dataset(rng.normal(size=(8, 2)), rng.normal(size=(8, 1)))
     sides = identity_sides(net, data, compile_activation(activation), get_loss("squared"))
-    assert all(abs(row[3]) < 1e-14 for row in sides)
+    assert all(abs(row.rhs) < 1e-14 for row in sides)
 
 
 def test_alpha_zero_has_no_scaling_law():

@@ -29,6 +29,12 @@ REFUSED = [
     "x and 1",
     "LeakyRelu6",
     "exp(exp(exp(exp(10))))*x**2 + x",
+    # Issue 9 item 4: bare unknown names and the refused shrink functions.
+    "foo",
+    " gelu2 ",
+    "banana",
+    "hardshrink",
+    "Softshrink",
 ]
 
 
@@ -154,3 +160,25 @@ def test_result_is_frozen_and_serialises():
     d = admitted.to_dict()
     assert d["classification"]["leading_coefficient_value"] is None
     json.dumps(d, allow_nan=False)
+
+
+def test_registry_defaults_fill_missing_parameters_for_numeric_use():
+    # prelu = max(0, x) + a·min(0, x): numeric use takes PyTorch's initial slope a = 1/4.
+    a = sp.Symbol("a", real=True)
+    default = admit_activation("PReLU")
+    assert (default.name, default.label) == ("prelu", "prelu")
+    assert default.parameters == (("a", sp.Rational(1, 4)),)
+    assert default.sigma == sp.Max(0, X) + sp.Min(0, X) / 4
+    assert default.to_dict()["parameters"] == {"a": "1/4"}
+    given = admit_activation("prelu", parameters={"a": 0.1})
+    assert given.parameters == (("a", sp.Rational(1, 10)),)
+    # Classification alone keeps a symbolic.
+    symbolic = admit_activation("prelu", numeric=False)
+    assert symbolic.parameters == () and symbolic.classification.parameters == (a,)
+    # Admitting again for numeric use keeps the values it was admitted with.
+    kept = admit_activation(admit_activation("prelu", parameters={"a": 2}, numeric=False))
+    assert kept.parameters == (("a", sp.Integer(2)),) and kept.numeric
+    assert admit_activation(symbolic).parameters == (("a", sp.Rational(1, 4)),)
+    # An expression has no defaults.
+    with pytest.raises(ExpressionError, match="free parameter"):
+        admit_activation("Max(0, x) + a*Min(0, x)")

@@ -8,6 +8,8 @@ from saddle_escape.classes import UniversalityClass, classify
 from saddle_escape.symbolic.outcomes import ExpressionError, TimeLimitError
 from saddle_escape.symbolic.parsing import X
 
+from tests.display_check import check_table_rows, parse_html
+
 a = sp.Symbol("a", real=True)
 
 
@@ -308,3 +310,59 @@ def test_rescaling_keeps_class_and_scales_h(activation, lam):
             scaled.leading_coefficient - lam ** (base.q - 1) * base.leading_coefficient
         )
         assert ratio == 0
+
+
+# -- notebook display (issue 9 item 7) ---------------------------------------------------
+
+
+def test_classification_latex_states_class_q_and_the_phi_series():
+    text = classify("tanh")._repr_latex_()
+    assert text.startswith("$") and text.endswith("$")
+    for piece in (
+        r"\sigma(x) = \tanh{\left(x \right)}",
+        r"\text{class B}",
+        "q = 3",
+        r"h_\sigma = - \frac{2}{3}",
+        r"\alpha = 1",
+        r"\sigma(0) = 0",
+        r"\varphi_\sigma(x) = - \frac{2}{3}\,x^{3} + \frac{8}{15}\,x^{5} + O(x^{7})",
+    ):
+        assert piece in text, piece
+
+
+def test_classification_latex_for_the_other_classes():
+    assert r"\varphi_\sigma(x) \equiv 0" in classify("relu")._repr_latex_()
+    sigmoid = classify("sigmoid")._repr_latex_()
+    assert r"\text{class D}" in sigmoid and "q = 0" in sigmoid
+    assert r"\varphi_\sigma(x) = - \frac{1}{2} - \frac{1}{24}\,x^{3}" in sigmoid
+    fractional = classify("x + Abs(x)**(5/2)")._repr_latex_()
+    assert r"\text{class none}" in fractional and r"|x|^{5/2}" in fractional
+    one_sided = classify("Piecewise((x, x < 0), (x + x**2, True))")._repr_latex_()
+    assert r"\varphi_\sigma(x) = x^{2} + O(x^{7}) \quad (x \to 0^{+})" in one_sided
+
+
+def test_classification_html_table():
+    page = classify("tanh")._repr_html_()
+    (table,) = parse_html(page).tables
+    check_table_rows(table)
+    assert table["headers"] == ["σ(x)", "class", "q", "h_σ", "α", "σ(0)", "φ_σ(x)", "smoothness"]
+    assert table["rows"] == [
+        ["tanh(x)", "B", "3", "-2/3", "1", "0", "-2*x**3/3 + 8*x**5/15 + O(x**7)", "analytic"]
+    ]
+    assert table["caption"] == UniversalityClass.B.description
+    assert "<strong>tanh: class B</strong>" in page
+
+
+def test_classification_html_escapes_and_lists_sides_conditions_and_warnings():
+    page = classify("Piecewise((x, x < 0), (x + x**2, True))")._repr_html_()
+    assert "Piecewise((x, x &lt; 0), (x**2 + x, True))" in page
+    main, sides = parse_html(page).tables
+    assert main["rows"][0][:3] == ["Piecewise((x, x < 0), (x**2 + x, True))", "C", "2"]
+    assert [row[:4] for row in sides["rows"]] == [
+        ["left", "x", "A", "—"],
+        ["right", "x**2 + x", "C", "2"],
+    ]
+    assert "<li>the two sides of 0 differ" in page
+    *_, conditions = parse_html(classify("x + a*x**2")._repr_html_()).tables
+    assert conditions["headers"] == ["condition", "class", "q", "h_σ"]
+    assert conditions["rows"] == [["Ne(a, 0)", "C", "2", "a"], ["Eq(a, 0)", "A", "—", "—"]]

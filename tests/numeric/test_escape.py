@@ -3,10 +3,12 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from saddle_escape.classes.gate import build_model
 from saddle_escape.numeric.engine import Budget
-from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.numeric.escape import escape_time
 from saddle_escape.numeric.extrapolation import extrapolate
 from saddle_escape.numeric.functions import compile_activation
+from saddle_escape.numeric.measured import measure_asymptotics
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.symbolic.asymptotics import asymptotics
 from saddle_escape.symbolic.outcomes import ConvergenceError, ExpressionError, Status
@@ -74,20 +76,18 @@ def test_analytic_hessian_matches_finite_differences():
 )
 def test_leading_prefactor_confirmed_by_the_numbers(activation, init):
     depth = len(init.split(","))
-    model = build_model(activation, depth, 16, init)
-    theory = asymptotics(model)
-    taus = [p.tau for p in escape_time(model, eps=GEOMETRIC, system="scalar").points]
-    fit = extrapolate([float(e) for e in GEOMETRIC], taus)
+    measured = measure_asymptotics(activation, depth, 16, init, eps=GEOMETRIC, system="scalar")
+    theory, fit = measured.theory, measured.fit
+    assert measured.status is Status.SUCCESS
     assert fit.regime == "power" and round(fit.exponent) == theory.exponent
     assert fit.prefactor == pytest.approx(float(theory.prefactor), rel=1e-7)
 
 
 def test_leading_prefactor_on_the_manifold_system():
-    model = build_model("tanh", 4, 16, "1,eps,eps,eps")
-    taus = [p.tau for p in escape_time(model, eps=GEOMETRIC).points]
-    fit = extrapolate([float(e) for e in GEOMETRIC], taus)
+    measured = measure_asymptotics("tanh", 4, 16, "1,eps,eps,eps", eps=GEOMETRIC, system="manifold")
+    fit = measured.fit
     assert abs(fit.exponent - 1) < 1e-6
-    assert fit.prefactor == pytest.approx(float(asymptotics(model).prefactor), rel=1e-8)
+    assert fit.prefactor == pytest.approx(float(measured.theory.prefactor), rel=1e-8)
 
 
 def test_class_D_finite_limit_confirmed():

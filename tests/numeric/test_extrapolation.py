@@ -189,3 +189,47 @@ TAU = [1.0, 2.0, 3.0, 4.0]
 def test_bad_input_is_refused(eps, tau, kwargs, error, message):
     with pytest.raises(error, match=message):
         extrapolate(eps, tau, **kwargs)
+
+
+def test_no_error_bar_below_the_rounding_of_the_data_or_of_a_float():
+    # Issue 10.5: a fit of 30-digit data reported a prefactor error of 2.2e-18 for a
+    # prefactor near 1, printed as a float64 that alone is rounded to 1.1e-16.
+    m, C, tau = CASES["power 2, DESIGN linear case"]
+    eps = SEQUENCES["default"]
+    with mpmath.workdps(50):
+        digits30 = [mpmath.nstr(tau(mpmath.mpf(e)), 30) for e in eps]
+    fit = extrapolate(eps, digits30)
+    assert fit.prefactor_error >= 2.0**-53 * C and fit.exponent_error >= 2.0**-53 * m
+    assert abs(fit.prefactor - C) <= fit.prefactor_error
+    # float64 data: never below their half-ulp; data known to 1e-13: never below that.
+    for rtol in (None, 1e-13):
+        fit = extrapolate(eps, exact_taus(tau, eps), rtol=rtol)
+        assert fit.prefactor_error >= (rtol or 2.0**-53) * C
+        assert fit.exponent_error >= (rtol or 2.0**-53) * m
+
+
+def test_an_mpf_is_as_accurate_as_the_precision_it_was_made_at():
+    # mpf values carry no precision: they are taken to be exact to the caller's precision
+    # (it used to be the extrapolation's own 40 digits, whatever the caller's).
+    eps = SEQUENCES["default"]
+    _, _, tau = CASES["power 1"]
+    with mpmath.workdps(30):
+        values = [tau(mpmath.mpf(e)) for e in eps]
+        assert extrapolate(eps, values).rtol == pytest.approx(float(mpmath.mp.eps))
+    with mpmath.workdps(15):
+        rounded = [+v for v in values]
+    fit = extrapolate(eps, rounded)
+    assert fit.rtol == pytest.approx(2.0**-52)
+    assert abs(fit.prefactor - 0.5) <= fit.prefactor_error
+
+
+@pytest.mark.parametrize("case", ["log", "finite"])
+def test_no_exponent_outside_the_power_regime(case):
+    # The local slopes approach 0 like 1/ln(1/ε) (log) or ε (finite): not an exponent.
+    _, _, tau = CASES[case]
+    eps = SEQUENCES["0.05 x 0.5^i, 8"]
+    fit = extrapolate(eps, exact_taus(tau, eps))
+    assert fit.regime == case
+    d = fit.to_dict()
+    assert d["exponent"] is None and d["exponent_error"] is None
+    json.dumps(d, allow_nan=False)

@@ -1,13 +1,14 @@
 """Gradient flow of full networks against closed forms and against the identity."""
 
+import json
 import math
 
 import mpmath
 import numpy as np
 import pytest
-from saddle_escape.numeric.flow import flatten, integrate_flow, unflatten
+from saddle_escape.numeric.flow import FlowTrajectory, flatten, integrate_flow, unflatten
 from saddle_escape.numeric.network import Dataset, Network, random_network
-from saddle_escape.symbolic.outcomes import ConvergenceError
+from saddle_escape.symbolic.outcomes import BudgetExhaustedError, ConvergenceError, Status
 
 from tests.problems import linear_escape_time
 
@@ -102,10 +103,76 @@ def test_drift_accumulates_as_the_integral_of_the_right_hand_side(activation):
 def test_stalled_integration_is_a_convergence_error():
     rng = np.random.default_rng(1)
     data = Dataset(rng.normal(size=(6, 3)), rng.normal(size=(6, 1)))
-    with pytest.raises(ConvergenceError, match="more than 300 gradient evaluations"):
+    with pytest.raises(ConvergenceError, match="more than 300 gradient evaluations") as caught:
         integrate_flow(
             random_network((3, 4, 3, 1), seed=1), data, "tanh", t_final=100.0, max_evaluations=300
         )
+    # A budget: exit code 4, and the partial trajectory comes with the error.
+    assert isinstance(caught.value, BudgetExhaustedError)
+    assert caught.value.status is Status.BUDGET_EXHAUSTED and caught.value.status.exit_code == 4
+    partial = caught.value.result
+    assert isinstance(partial, FlowTrajectory) and partial.status is Status.BUDGET_EXHAUSTED
+    assert partial.evaluations == 300 and 0 < partial.t_reached < 100.0
+    assert partial.times[-1] <= partial.t_reached
+
+
+def test_successful_flow_carries_status_counters_and_inputs():
+    rng = np.random.default_rng(2)
+    data = Dataset(rng.normal(size=(5, 2)), rng.normal(size=(5, 1)))
+    net = random_network((2, 3, 3, 1), seed=2, bias=True)
+    run = integrate_flow(net, data, "tanh", "logistic", t_final=2.0, n_points=5, rtol=1e-9)
+    assert run.status is Status.SUCCESS and run.status.exit_code == 0
+    assert run.evaluations == run.nfev > 0 and run.steps > 0 and run.seconds > 0
+    assert run.evaluations >= 12 * run.steps  # DOP853: 12 stages per accepted step
+    assert run.t_reached == 2.0 and run.times.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert (run.t_final, run.rtol, run.atol, run.n_points) == (2.0, 1e-9, 1e-12, 5)
+    assert run.max_evaluations == 100_000 and run.loss_name == "logistic"
+    assert run.activation and run.loss.shape == (5,)  # ``loss`` keeps its meaning
+    d = json.loads(json.dumps(run.to_dict(), allow_nan=False))
+    assert d["status"] == "success" and d["steps"] == run.steps and d["seconds"] > 0
+    assert d["evaluations"] == run.evaluations and d["widths"] == [2, 3, 3, 1] and d["bias"]
+    assert d["times"] == run.times.tolist() and len(d["imbalance"]) == 5
+    assert len(d["imbalance"][0]) == 2 and len(d["drift_integral"][0]) == 2
+    assert len(d["final"]["weights"]) == 3 and len(d["final"]["biases"]) == 3
+    assert d["t_final"] == 2.0 and d["loss_name"] == "logistic"
+
+
+def test_budget_limited_flow_returns_its_partial_result_with_throw_false():
+    rng = np.random.default_rng(1)
+    data = Dataset(rng.normal(size=(6, 3)), rng.normal(size=(6, 1)))
+    net = random_network((3, 4, 3, 1), seed=1)
+    run = integrate_flow(net, data, "tanh", t_final=100.0, max_evaluations=300, throw=False)
+    assert run.status is Status.BUDGET_EXHAUSTED and "max_evaluations" in run.message
+    assert run.evaluations == 300 and run.steps > 0 and run.t_reached < 100.0
+    assert run.times[0] == 0.0 and run.times.size < run.n_points
+    assert run.loss.size == run.times.size == run.imbalance.shape[0]
+    np.testing.assert_array_equal(flatten(run.final), flatten(unflatten(flatten(run.final), net)))
+    d = json.loads(json.dumps(run.to_dict(), allow_nan=False))
+    assert d["status"] == "budget_exhausted" and d["t_reached"] < 100.0
+    # The budget counts every gradient, those spent choosing the first step included.
+    tiny = integrate_flow(net, data, "tanh", t_final=1.0, max_evaluations=1, throw=False)
+    assert tiny.status is Status.BUDGET_EXHAUSTED and tiny.evaluations == 1
+    assert tiny.steps == 0 and tiny.times.tolist() == [0.0]
+
+
+def test_overflow_is_non_finite_and_a_blow_up_is_not_converged():
+    data = Dataset(np.ones((1, 1)), np.ones((1, 1)))
+    huge = Network((np.full((1, 1), 800.0), np.ones((1, 1))))
+    run = integrate_flow(huge, data, "exp(x)", t_final=1.0, throw=False)
+    assert run.status is Status.NON_FINITE and run.status.exit_code == 3
+    d = json.loads(json.dumps(run.to_dict(), allow_nan=False))
+    assert d["status"] == "non_finite" and d["loss"] == [None]
+    with pytest.raises(ConvergenceError) as caught:
+        integrate_flow(huge, data, "exp(x)", t_final=1.0)
+    assert caught.value.status is Status.NON_FINITE and caught.value.result.steps == 0
+    # ℓ = −f² is unbounded below: the weights blow up in finite time (t = 1/4 here).
+    blow_up = integrate_flow(chain([1.0, 1.0]), data, "identity", "-f**2", t_final=1.0, throw=False)
+    assert blow_up.status is Status.NOT_CONVERGED and blow_up.t_reached < 0.26
+    assert "finite time" in blow_up.message
+    with pytest.raises(ConvergenceError) as caught:
+        integrate_flow(chain([1.0, 1.0]), data, "identity", "-f**2", t_final=1.0)
+    assert not isinstance(caught.value, BudgetExhaustedError)
+    assert caught.value.status is Status.NOT_CONVERGED
 
 
 def test_flatten_and_unflatten_are_inverse():
@@ -132,3 +199,8 @@ def test_flatten_and_unflatten_are_inverse():
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         integrate_flow(chain([0.3, 0.3]), UNIT_SAMPLE, "identity", **options)
+
+
+def test_throw_must_be_a_bool():
+    with pytest.raises(TypeError, match="throw"):
+        integrate_flow(chain([0.3, 0.3]), UNIT_SAMPLE, "identity", t_final=1.0, throw="no")

@@ -6,10 +6,15 @@ import mpmath
 import numpy as np
 import pytest
 from saddle_escape.numeric.gaussian import (
+    MAX_CUTS,
+    MAX_HALF_LINE_NODES,
     MAX_NODES_FLOAT64,
     expectation,
+    half_line_rule,
+    half_line_rule_mp,
     half_range_rule,
     half_range_rule_mp,
+    split_half_line_rule,
 )
 
 
@@ -108,3 +113,101 @@ def test_true_is_not_one_node():
     half_range_rule(1)  # fills the cache entry of 1
     with pytest.raises(ValueError, match="number of nodes"):
         half_range_rule(True)
+
+
+# -- the half-line rule in g ---------------------------------------------------------------
+
+
+def half_line_moment(k: int) -> float:
+    """E[g^k 1{g>0}] in closed form: (k − 1)!!/2 for even k, 2^m m!/√(2π) for k = 2m + 1."""
+    if k % 2 == 0:
+        return double_factorial(k - 1) / 2
+    m = (k - 1) // 2
+    return 2**m * math.factorial(m) / math.sqrt(2 * math.pi)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 12, 40])
+def test_half_line_rule_integrates_one_sided_polynomials_to_degree_2n_minus_1(n):  # noqa: D103
+    g, w = half_line_rule(n)
+    assert (g > 0).all() and (np.diff(g) > 0).all() and (w > 0).all()
+    for k in range(0, 2 * n):
+        assert float((w * g**k).sum()) == pytest.approx(half_line_moment(k), rel=2e-13), k
+    # Degree 2n is beyond a Gauss rule with n nodes: the bound is sharp.
+    if n <= 12:
+        assert abs(float((w * g ** (2 * n)).sum()) / half_line_moment(2 * n) - 1) > 1e-9
+
+
+def test_half_line_rule_mp_matches_the_closed_form_moments_at_high_precision():
+    with mpmath.workdps(60):
+        g, w = half_line_rule_mp(15)
+        for k in range(30):
+            exact = mpmath.mpf(2) ** (mpmath.mpf(k) / 2) * mpmath.gamma(mpmath.mpf(k + 1) / 2)
+            exact /= 2 * mpmath.sqrt(mpmath.pi)
+            moment = mpmath.fsum(wi * gi**k for gi, wi in zip(g, w, strict=True))
+            assert abs(moment / exact - 1) < mpmath.mpf(10) ** -50, k
+    gf, wf = half_line_rule(15)
+    np.testing.assert_allclose(gf, [float(v) for v in g], rtol=1e-14)
+    np.testing.assert_allclose(wf, [float(v) for v in w], rtol=1e-13)
+
+
+def test_one_sided_integrands_converge_geometrically_on_the_half_line_rule():
+    # The integrand the half-range rule in u converges on only like n^-2 (see above).
+    exact = 2 / math.sqrt(2 * math.pi)
+    h = lambda g: np.maximum(g, 0) * g**2  # noqa: E731
+    g, w = half_line_rule(2)  # degree 3 ≤ 2n − 1: exact already
+    assert float((w * (h(g) + h(-g))).sum()) == pytest.approx(exact, rel=1e-14)
+    # A non-polynomial one-sided integrand: ReLU(g)³·cos(g) + ELU(g) against mpmath.quad.
+    with mpmath.workdps(30):
+        ref = float(
+            quad_expectation(
+                lambda x: max(x, 0) ** 3 * mpmath.cos(x) + (x if x > 0 else mpmath.exp(x) - 1)
+            )
+        )
+    f = lambda x: np.maximum(x, 0) ** 3 * np.cos(x) + np.where(x > 0, x, np.expm1(x))  # noqa: E731
+
+    def error(n):
+        g, w = half_line_rule(n)
+        return abs(float((w * (f(g) + f(-g))).sum()) - ref)
+
+    # Measured: 8e-4, 2e-10, 2e-14 at 4, 8, 10 nodes, roundoff from 20 on.
+    assert error(4) > 1e-4 and error(8) < 1e-9 and error(10) < 1e-13 and error(20) < 1e-15
+    half_range = abs(expectation(f, 40) - ref)
+    assert half_range > 1e-6  # the half-range rule in u on as many nodes: 4e-5, algebraic
+
+
+def test_split_rule_integrates_a_kinked_integrand_to_full_precision():
+    # h = hardtanh(2g − 1)²: kinks at g = 0 and g = 1 on the positive half line.
+    h_mp = lambda x: max(-1, min(1, 2 * x - 1)) ** 2  # noqa: E731
+    with mpmath.workdps(30):
+        phi = lambda x: mpmath.exp(-x * x / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+        ref = mpmath.quad(lambda x: phi(x) * h_mp(x), [0, 0.5, 1, mpmath.inf])
+    h = lambda x: np.clip(2 * x - 1, -1, 1) ** 2  # noqa: E731
+    g, w = split_half_line_rule([1.0], 20)
+    assert float((w * h(g)).sum()) == pytest.approx(float(ref), rel=1e-14)
+    g, w = half_line_rule(20)  # unsplit: the kink at 1 costs many digits
+    assert abs(float((w * h(g)).sum()) / float(ref) - 1) > 1e-8
+    with mpmath.workdps(30):
+        gm, wm = split_half_line_rule([mpmath.mpf(1)], 30, mp=True)
+        value = mpmath.fsum(wi * h_mp(gi) for gi, wi in zip(gm, wm, strict=True))
+        assert abs(value / ref - 1) < mpmath.mpf(10) ** -25
+
+
+@pytest.mark.parametrize("cuts", [[0.0], [-1.0], [2.0, 1.0], [1.0, 1.0]])
+def test_split_rule_refuses_bad_cuts(cuts):
+    with pytest.raises(ValueError, match="cut points"):
+        split_half_line_rule(cuts, 8)
+
+
+@pytest.mark.parametrize("n", [0, 2.0, True, MAX_HALF_LINE_NODES + 1])
+def test_half_line_rules_refuse_bad_node_counts(n):
+    with pytest.raises(ValueError, match="number of nodes"):
+        half_line_rule(n)
+    with pytest.raises(ValueError, match="number of nodes"):
+        half_line_rule_mp(n)
+    with pytest.raises(ValueError, match="number of nodes"):
+        split_half_line_rule([1.0], n)
+
+
+def test_too_many_cuts_are_refused():
+    with pytest.raises(ValueError, match="at most"):
+        split_half_line_rule(list(np.arange(1, MAX_CUTS + 2) / 10), 4)

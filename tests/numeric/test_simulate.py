@@ -1,11 +1,14 @@
 import json
+import sys
 
 import numpy as np
 import pytest
-from saddle_escape.numeric.escape import build_model, escape_time
+from saddle_escape.classes.gate import build_model
+from saddle_escape.numeric.escape import escape_time
 from saddle_escape.numeric.network import Network
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.numeric.simulate import (
+    SweepRecord,
     full_escape_time,
     gradient_descent_escape,
     he_network,
@@ -13,6 +16,7 @@ from saddle_escape.numeric.simulate import (
     manifold_distance,
     manifold_network,
     population_dataset,
+    records_frame,
     sample_dataset,
     slope_summary,
 )
@@ -66,7 +70,7 @@ def test_he_normal_slope_follows_the_critical_depth_law(bottleneck, eps, expecte
     widths = (16,) * depth + (1,)
     summary = slope_summary(he_sweep("tanh", widths, bottleneck, eps, 2, samples=128))
     assert summary["slope"] == pytest.approx(expected, abs=0.3)
-    assert len(summary["slopes"]) == 2 and all(p["t_esc"] > 0 for p in summary["points"])
+    assert len(summary["slopes"]) == 2 and all(p["tau"] > 0 for p in summary["points"])
 
 
 def test_datasets_and_initializations():
@@ -107,7 +111,7 @@ def test_simulate_cli_contract(capsys):
     data = json.loads(capsys.readouterr().out)
     assert status == 0
     assert [p["eps"] for p in data["points"]] == [0.3, 0.1]
-    assert {"t_esc", "t_esc_std"} <= set(data["points"][0])
+    assert {"tau", "tau_std", "seeds"} <= set(data["points"][0])
     assert data["expected_slope"] == -1 and data["slope"] < 0 and data["slope_std"] >= 0
 
 
@@ -142,3 +146,45 @@ def test_networks_with_biases_escape_in_both_integrators():
     gd = gradient_descent_escape(net, data, "tanh", step=0.005)
     assert flow.escaped and gd.escaped
     assert gd.tau == pytest.approx(flow.tau, rel=0.02)
+
+
+# -- notebook display (issue 9 item 7) ---------------------------------------------------
+
+_RECORDS = [
+    SweepRecord("tanh", (1, 4, 4, 1), (2,), 0.3, 0, 48, 12.5, 300, "escaped"),
+    SweepRecord("tanh", (1, 4, 4, 1), (2,), 0.1, 1, 48, None, 9000, "budget_exhausted"),
+]
+
+
+def test_records_frame_columns_and_values():
+    pytest.importorskip("pandas")
+    df = records_frame(_RECORDS)
+    assert list(df.columns) == [
+        "activation",
+        "widths",
+        "bottleneck",
+        "eps",
+        "seed",
+        "samples",
+        "tau",
+        "evaluations",
+        "status",
+    ]
+    assert df["eps"].tolist() == [0.3, 0.1] and df["seed"].tolist() == [0, 1]
+    assert df["widths"].tolist() == [(1, 4, 4, 1), (1, 4, 4, 1)]
+    assert df["tau"].tolist()[0] == 12.5 and np.isnan(df["tau"].tolist()[1])
+    assert df["status"].tolist() == ["escaped", "budget_exhausted"]
+    assert list(records_frame([]).columns) == list(df.columns)
+
+
+def test_records_frame_of_a_sweep():
+    pytest.importorskip("pandas")
+    records = he_sweep("tanh", (1, 4, 4, 1), (2,), [0.3, 0.2], 1)
+    df = records_frame(records)
+    assert df["tau"].tolist() == [r.tau for r in records]
+
+
+def test_records_frame_without_pandas(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"to_frame\(\) needs pandas: pip install pandas"):
+        records_frame(_RECORDS)

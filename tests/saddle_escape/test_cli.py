@@ -122,7 +122,10 @@ def test_identity_symbolic_json_contract(capsys):
     status, out, _ = run(capsys, "identity", "--widths", "3,3,3,1", "--json")
     data = json.loads(out)
     assert status == 0 and data["verified"] is True and data["widths"] == [3, 3, 3, 1]
-    assert data["layers"] == [{"layer": 1, "residual": "0"}, {"layer": 2, "residual": "0"}]
+    assert data["layers"] == [
+        {"layer": 1, "residual": "0", "residual_value": 0.0},
+        {"layer": 2, "residual": "0", "residual_value": 0.0},
+    ]
     assert data["seconds"] >= 0
 
 
@@ -234,8 +237,26 @@ def test_asymptotics_json_contract(capsys):
     assert status == 0
     assert (data["r"], data["regime"], data["exponent"]) == (3, "power", 1)
     assert data["terms"][0]["eps_power"] == -1 and data["terms"][0]["log_power"] == 0
-    assert data["prefactor_numeric"] == pytest.approx(data["prefactor_value"], rel=1e-6)
-    assert len(data["tau"]) == len(data["eps"]) == 6
+    assert data["fit"]["prefactor"] == pytest.approx(data["prefactor_value"], rel=1e-6)
+    assert data["fit"]["exponent"] == pytest.approx(1, abs=1e-4)
+    assert len(data["points"]) == 6 and all(
+        isinstance(p["tau_value"], float) for p in data["points"]
+    )
+
+
+def test_relu_asymptotics_are_exact_and_confirmed_by_escape_times(capsys):
+    # ReLU at L = 4, 1,eps,eps,eps: each small layer acts with its one-sided slope, so
+    # P(y) has exact half-line moments and the prefactor is exactly 2.
+    eps = "0.02,0.01,0.005,0.0025,0.00125"
+    status, out, _ = run(capsys, "asymptotics", "--activation", "relu", "--eps", eps, "--json")
+    data = json.loads(out)
+    assert status == 0 and (data["regime"], data["exponent"], data["prefactor"]) == (
+        "power",
+        1,
+        "2",
+    )
+    fit = data["fit"]
+    assert abs(fit["prefactor"] - 2) <= fit["prefactor_error"] and abs(fit["exponent"] - 1) < 1e-3
 
 
 def test_ode_prints_the_system(capsys):
@@ -253,7 +274,6 @@ def test_ode_prints_the_system(capsys):
         (["escape", "--init", "1,1,1,1"], "no 'eps'"),
         (["escape", "--depth", "3"], "depth is 3"),
         (["ode", "--activation", "x + a*x"], "free parameter"),
-        (["asymptotics", "--activation", "relu", "--init", "eps,eps,eps,1"], "piecewise"),
     ],
 )
 def test_reduced_commands_bad_input(capsys, argv, fragment):
@@ -354,7 +374,9 @@ def no_figure_work(monkeypatch):
 
     for name in figures.FIGURES:
         monkeypatch.setitem(figures.FIGURES, name, refuse)
-    monkeypatch.setattr(commands, "registry_classifications", refuse)
+    from saddle_escape import report
+
+    monkeypatch.setattr(report, "registry_classifications", refuse)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
@@ -438,21 +460,26 @@ def test_keyboard_interrupt_is_one_line(capsys, monkeypatch):
 
 
 def test_ctrl_c_in_a_real_process():
+    driver = (
+        "import sys; from saddle_escape.cli import main; "
+        "print('ready', file=sys.stderr, flush=True); "
+        "sys.exit(main(['report', '--no-figures']))"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "saddle_escape", "report", "--no-figures"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     seen = b""
-    while b"[" not in seen:  # the first progress line: the command is running
+    while b"ready" not in seen:  # imported; main is about to run
         chunk = proc.stderr.read1(256)
         assert chunk, seen
         seen += chunk
+    time.sleep(1.0)  # inside the report's work
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=120)
     err = (seen + rest).decode()
     assert proc.returncode == 130
     assert "Traceback" not in err and err.rstrip().endswith("error: interrupted")
+    assert err.replace("ready", "").strip() == "error: interrupted"
 
 
 def test_warnings_are_tidy_lines(capsys, monkeypatch):
@@ -481,7 +508,8 @@ def test_a_failure_with_warnings_is_still_one_line(capsys, monkeypatch):
     _replace_handler(monkeypatch, "classes", noisy_failure)
     status, out, err = run(capsys, "classes", "--json")
     assert status == 2 and err == "error: bad input\n"
-    assert _strict_loads(out) == {"error": "bad input"}
+    version = importlib.metadata.version("saddle-escape")
+    assert _strict_loads(out) == {"version": version, "command": "classes", "error": "bad input"}
 
 
 def test_a_failed_status_prints_the_result_and_one_error_line(capsys, monkeypatch):
@@ -489,7 +517,9 @@ def test_a_failed_status_prints_the_result_and_one_error_line(capsys, monkeypatc
         monkeypatch, "classes", lambda args: ({"status": "no_escape"}, "t", Status.NO_ESCAPE)
     )
     status, out, err = run(capsys, "classes", "--json")
-    assert status == 3 and _strict_loads(out) == {"status": "no_escape"}
+    version = importlib.metadata.version("saddle-escape")
+    expected = {"version": version, "command": "classes", "status": "no_escape"}
+    assert status == 3 and _strict_loads(out) == expected
     assert err == f"error: {Status.NO_ESCAPE.message}\n"
     _replace_handler(monkeypatch, "classes", lambda args: ({}, "t", Status.BUDGET_EXHAUSTED))
     assert run(capsys, "classes")[0] == 4

@@ -1,13 +1,19 @@
+import json
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sympy as sp
-from saddle_escape.numeric.escape import build_model
+from saddle_escape.classes.gate import build_model
 from saddle_escape.symbolic import taylor
 from saddle_escape.symbolic.asymptotics import asymptotics
-from saddle_escape.symbolic.outcomes import ExpressionError, TimeLimitError
+from saddle_escape.symbolic.outcomes import (
+    ConvergenceError,
+    ExpressionError,
+    Status,
+    TimeLimitError,
+)
 from saddle_escape.symbolic.parsing import X
 from saddle_escape.symbolic.reduction import reduced_model
 
@@ -52,13 +58,57 @@ def test_class_D_with_a_hidden_bottleneck_has_a_finite_limit():
 
 
 def test_no_escape_is_reported():
-    a = asymptotics(build_model("sigmoid", 4, 16, "1,eps,eps,eps"))
+    a = asymptotics(build_model("sigmoid", 4, 16, "1,eps,eps,eps"), throw=False)
     assert a.regime == "none" and any("does not escape" in n for n in a.notes)
+    assert a.status is Status.NO_ESCAPE and a.status.exit_code == 3
+    assert "no escape" in a.message and "initialization" in a.message
+    d = json.loads(json.dumps(a.to_dict(), allow_nan=False))
+    assert d["status"] == "no_escape" and d["regime"] == "none" and d["prefactor"] is None
+    assert d["quadratures"] == a.quadratures > 0  # sigmoid: non-polynomial expectations
 
 
-def test_piecewise_activation_is_refused_clearly():
-    with pytest.raises(ExpressionError, match="piecewise"):
-        asymptotics(build_model("elu", 3, 4, "eps,eps,eps"))
+def test_no_escape_raises_with_throw_true_carrying_the_result():
+    with pytest.raises(ConvergenceError) as caught:
+        asymptotics(build_model("sigmoid", 4, 16, "1,eps,eps,eps"), throw=True)
+    assert caught.value.status is Status.NO_ESCAPE
+    assert caught.value.result.regime == "none"
+    assert caught.value.result.status is Status.NO_ESCAPE
+    assert "no escape" in str(caught.value)
+
+
+@pytest.mark.parametrize("throw", [True, False])
+def test_an_escaping_model_has_status_success_inputs_and_counters(throw):
+    model = build_model("tanh", 4, 16, "eps,eps,eps,eps")
+    a = asymptotics(model, extra_terms=3, dps=20, time_limit_seconds=45.0, throw=throw)
+    assert a.status is Status.SUCCESS and a.regime == "power"
+    assert (a.model, a.extra_terms, a.dps, a.time_limit_seconds) == (model, 3, 20, 45.0)
+    assert a.order == 2 * 4 - 2 + 3 == len(a.coefficients) - 1
+    assert a.quadratures == 0 and a.exact and a.seconds > 0
+    d = json.loads(json.dumps(a.to_dict(), allow_nan=False))
+    assert d["status"] == "success" and d["regime"] == "power" and d["exponent"] == 2
+    assert (d["extra_terms"], d["dps"], d["time_limit_seconds"], d["order"]) == (3, 20, 45.0, 9)
+    assert d["seconds"] > 0 and d["quadratures"] == 0
+    assert d["k"] == sp.sstr(a.k) and isinstance(d["terms"][0]["coefficient"], str)
+
+
+def test_default_time_limit_is_recorded_and_throw_is_checked():
+    a = asymptotics(build_model("linear", 3, 4, "eps,eps,1"))
+    assert a.time_limit_seconds == 60.0 and a.to_dict()["time_limit_seconds"] == 60.0
+    with pytest.raises(TypeError, match="throw"):
+        asymptotics(build_model("linear", 3, 4, "eps,eps,1"), throw="yes")
+
+
+def test_piecewise_activation_is_expanded_one_sided():
+    # Issue 10.1: used to raise "needs σ analytic at 0". With every layer at ε the
+    # pre-activations have the sign of g: P(y) = ½E[(y³g·σ±(…) − g)²] on each half-line.
+    a = asymptotics(build_model("elu", 3, 4, "eps,eps,eps"))
+    assert a.regime == "power" and a.p == 3 and a.exact
+    assert any("piecewise" in n for n in a.notes)
+
+
+def test_a_sigma_without_expansion_where_a_layer_sits_is_a_clear_error():
+    with pytest.raises(ExpressionError, match="fractional power|not analytic|singular"):
+        asymptotics(reduced_model(sp.Max(0, X) ** sp.Rational(3, 2), 3, 4, "eps,eps,eps"))
 
 
 @pytest.mark.parametrize(
@@ -113,7 +163,9 @@ def test_a_limited_series_off_the_main_thread_gives_the_same_answer():
     model = build_model("tanh", 4, 16, "eps,eps,eps,eps")
     here = asymptotics(model)
     there = _in_a_thread(asymptotics, model, time_limit_seconds=60.0)
-    assert there.to_dict() == here.to_dict()
+    there_dict, here_dict = there.to_dict(), here.to_dict()
+    assert there_dict.pop("seconds") > 0 and here_dict.pop("seconds") > 0  # wall clock
+    assert there_dict == here_dict
 
 
 def test_the_piecewise_check_is_the_shared_one():

@@ -2,7 +2,7 @@ r"""The imbalance identity, derived and verified symbolically.
 
 For gradient flow :math:`\dot W_l = -\nabla_{W_l}\mathcal L` on
 :math:`f(x) = W_L\sigma(W_{L-1}\sigma(\cdots\sigma(W_1x)))` the imbalance
-:math:`\Delta_l = \|W_{l+1}\|_F^2 - \|W_l\|_F^2` obeys (DESIGN §1)
+:math:`\Delta_l = \|W_{l+1}\|_F^2 - \|W_l\|_F^2` obeys (conventions §5)
 
 .. math::
 
@@ -37,7 +37,8 @@ from typing import cast
 
 import sympy as sp
 from saddle_escape.symbolic import taylor
-from saddle_escape.symbolic.outcomes import ExpressionError
+from saddle_escape.symbolic.display import html_section, html_table, latex_math
+from saddle_escape.symbolic.outcomes import ConvergenceError, ExpressionError, Status
 
 __all__ = [
     "SIGMA",
@@ -136,7 +137,14 @@ class DerivationStep:
 
 @dataclass(frozen=True)
 class IdentityDerivation:
-    """Result of :func:`derive_identity`: the steps and the residual (exactly 0)."""
+    """Result of :func:`derive_identity`: the steps and the residual (exactly 0).
+
+    Examples
+    --------
+    >>> derivation = derive_identity()
+    >>> derivation.verified, derivation.status.value, len(derivation.steps)
+    (True, 'success', 5)
+    """
 
     neuronwise: bool
     bias: bool
@@ -147,7 +155,13 @@ class IdentityDerivation:
 
     @property
     def verified(self) -> bool:
+        """Whether the residual is exactly 0."""
         return self.residual == 0
+
+    @property
+    def status(self) -> Status:
+        """``success`` when the residual is exactly 0, else ``not_converged``."""
+        return Status.SUCCESS if self.verified else Status.NOT_CONVERGED
 
     def pretty(self) -> str:
         """Unicode rendering of every step."""
@@ -174,9 +188,51 @@ class IdentityDerivation:
             "latex": sp.latex(self.identity),
             "steps": [s.to_dict() for s in self.steps],
             "residual": sp.sstr(self.residual),
+            "residual_value": float(self.residual) if self.residual.is_number else None,
             "verified": self.verified,
+            "status": self.status.value,
             "seconds": self.seconds,
         }
+
+    def _repr_latex_(self) -> str:
+        r"""The derived identity and its residual, as inline LaTeX (Jupyter).
+
+        Examples
+        --------
+        >>> text = derive_identity()._repr_latex_()
+        >>> text[:14], text.endswith(r"\text{residual} = 0$")
+        ('$\\frac{d}{d t}', True)
+        """
+        return latex_math(
+            rf"{sp.latex(self.identity)},\qquad \text{{residual}} = {sp.latex(self.residual)}"
+        )
+
+    def _repr_html_(self) -> str:
+        """The steps of the derivation and the residual, as an HTML table (Jupyter).
+
+        Examples
+        --------
+        >>> page = derive_identity()._repr_html_()
+        >>> "<td>gradient flow, and Euler: &lt;W, grad_W l&gt; = d/ds l(sW) at s = 1</td>" in page
+        True
+        >>> "<tr><td></td><td>residual</td><td>0</td></tr>" in page
+        True
+        """
+        rows: list[list] = [
+            [number, step.title, f"{sp.sstr(step.lhs)} = {sp.sstr(step.rhs)}"]
+            for number, step in enumerate(self.steps, 1)
+        ]
+        rows.append(["", "residual", self.residual])
+        table = html_table(
+            ["", "step", "statement"],
+            rows,
+            caption=statement(neuronwise=self.neuronwise, bias=self.bias),
+        )
+        return html_section(
+            f"imbalance identity ({_form(self.neuronwise, self.bias)}), width-generic: "
+            + ("verified" if self.verified else "not verified"),
+            table,
+        )
 
 
 def derive_identity(*, neuronwise: bool = False, bias: bool = False) -> IdentityDerivation:
@@ -204,7 +260,7 @@ def derive_identity(*, neuronwise: bool = False, bias: bool = False) -> Identity
 
     References
     ----------
-    Rawal & DeWeese, arXiv:2605.01288, the imbalance identity; DESIGN §1.
+    Rawal & DeWeese, arXiv:2605.01288, the imbalance identity; conventions §5.
 
     Examples
     --------
@@ -303,14 +359,24 @@ def derive_identity(*, neuronwise: bool = False, bias: bool = False) -> Identity
 
 @dataclass(frozen=True)
 class UnitResidual:
-    """The exact residual of one layer pair (``unit`` is ``None``) or one hidden unit."""
+    """The exact residual of one layer pair (``unit`` is ``None``) or one hidden unit.
+
+    Examples
+    --------
+    >>> UnitResidual(2, 1, sp.Integer(0)).to_dict()
+    {'layer': 2, 'residual': '0', 'residual_value': 0.0, 'unit': 1}
+    """
 
     layer: int
     unit: int | None
     residual: sp.Expr
 
     def to_dict(self) -> dict:
-        out = {"layer": self.layer, "residual": sp.sstr(self.residual)}
+        out = {
+            "layer": self.layer,
+            "residual": sp.sstr(self.residual),
+            "residual_value": float(self.residual) if self.residual.is_number else None,
+        }
         if self.unit is not None:
             out["unit"] = self.unit
         return out
@@ -318,7 +384,24 @@ class UnitResidual:
 
 @dataclass(frozen=True)
 class IdentityVerification:
-    """Result of :func:`verify_identity`."""
+    """Result of :func:`verify_identity`: the exact residual of every layer pair (or unit).
+
+    Attributes
+    ----------
+    widths : tuple of int
+    neuronwise, bias : bool
+        The inputs.
+    layers : tuple of UnitResidual
+        One per layer pair (or hidden unit), in order.
+    seconds : float
+        Wall-clock time of the verification.
+
+    Examples
+    --------
+    >>> bad = IdentityVerification((1, 1, 1), False, False, (UnitResidual(1, None, SIGMA(0)),), 0.0)
+    >>> bad.verified, bad.status.value, bad.status.exit_code
+    (False, 'not_converged', 3)
+    """
 
     widths: tuple[int, ...]
     neuronwise: bool
@@ -328,18 +411,100 @@ class IdentityVerification:
 
     @property
     def verified(self) -> bool:
+        """Whether every residual is exactly 0."""
         return all(r.residual == 0 for r in self.layers)
 
+    @property
+    def status(self) -> Status:
+        """``success`` when every residual is exactly 0, else ``not_converged`` (the two
+        sides of the identity differ)."""
+        return Status.SUCCESS if self.verified else Status.NOT_CONVERGED
+
+    @property
+    def terms_checked(self) -> int:
+        """How many residuals (layer pairs or hidden units) were expanded."""
+        return len(self.layers)
+
+    @property
+    def message(self) -> str:
+        """What the status means for this verification, and what to do next."""
+        if self.verified:
+            return f"verified: all {self.terms_checked} residuals are exactly 0"
+        failing = [r for r in self.layers if r.residual != 0]
+        where = ", ".join(
+            f"layer {r.layer}" + ("" if r.unit is None else f" unit {r.unit}") for r in failing
+        )
+        return (
+            f"not verified: {len(failing)} of {self.terms_checked} residuals are not 0 "
+            f"({where}); the identity is a theorem, so this is a bug in the construction of "
+            "the gradients or of φ_σ: please report it, and cross-check with the numeric "
+            "check (check_identity, identity --check --dps 50)"
+        )
+
     def to_dict(self) -> dict:
+        """JSON-ready: residuals as SymPy strings."""
         return {
+            "status": self.status.value,
+            "message": self.message,
             "verified": self.verified,
             "widths": list(self.widths),
             "form": "neuron-wise" if self.neuronwise else "layer-wise",
             "bias": self.bias,
             "identity": statement(neuronwise=self.neuronwise, bias=self.bias),
             "layers": [r.to_dict() for r in self.layers],
+            "terms_checked": self.terms_checked,
             "seconds": self.seconds,
         }
+
+    def _repr_latex_(self) -> str:
+        r"""The identity and the residual of every layer pair (or unit), as inline LaTeX.
+
+        ``r_{l}`` is the residual of layer pair ``l`` (``r_{l,j}`` of hidden unit ``j``).
+
+        Examples
+        --------
+        >>> text = verify_identity("2,2,2,1")._repr_latex_()
+        >>> text[0], text[-1], text.endswith(r"\text{residuals: } r_{1} = 0,\ r_{2} = 0$")
+        ('$', '$', True)
+        """
+        residuals = r",\ ".join(
+            f"r_{{{r.layer}{'' if r.unit is None else f',{r.unit}'}}} = {sp.latex(r.residual)}"
+            for r in self.layers
+        )
+        return latex_math(
+            statement(neuronwise=self.neuronwise, bias=self.bias, latex=True)
+            + rf",\qquad \text{{residuals: }} {residuals}"
+        )
+
+    def _repr_html_(self) -> str:
+        """The residual of every layer pair (or unit), as an HTML table (Jupyter).
+
+        Examples
+        --------
+        >>> page = verify_identity("2,2,2,1")._repr_html_()
+        >>> "<tr><td>1</td><td>0</td></tr>" in page, "widths 2,2,2,1: verified" in page
+        (True, True)
+        """
+        headers = ["layer", "unit", "residual"] if self.neuronwise else ["layer", "residual"]
+        rows = [
+            [r.layer, r.unit, r.residual] if self.neuronwise else [r.layer, r.residual]
+            for r in self.layers
+        ]
+        table = html_table(
+            headers, rows, caption=statement(neuronwise=self.neuronwise, bias=self.bias)
+        )
+        return html_section(
+            f"imbalance identity ({_form(self.neuronwise, self.bias)}), widths "
+            + ",".join(str(w) for w in self.widths)
+            + (": verified" if self.verified else ": not verified"),
+            table,
+            notes=[] if self.verified else [self.message],
+        )
+
+
+def _form(neuronwise: bool, bias: bool) -> str:
+    """``layer-wise``, ``neuron-wise``, with ``, with biases`` when there are biases."""
+    return ("neuron-wise" if neuronwise else "layer-wise") + (", with biases" if bias else "")
 
 
 def _check_symbolic_size(widths: tuple[int, ...], bias: bool) -> None:
@@ -381,7 +546,7 @@ def _phi(node: sp.Symbol) -> sp.Expr:
 
 
 def verify_identity(
-    widths, *, neuronwise: bool = False, bias: bool = False
+    widths, *, neuronwise: bool = False, bias: bool = False, throw: bool = True
 ) -> IdentityVerification:
     r"""Verify the imbalance identity exactly on a network of the given widths.
 
@@ -408,10 +573,15 @@ def verify_identity(
         One residual per hidden unit instead of per layer pair.
     bias : bool
         Biases on every layer; ``b_l`` counts with layer ``l``'s incoming weights.
+    throw : bool
+        Raise :class:`ConvergenceError` (carrying the status and the result) when a
+        residual is not 0 (default), or return the result with its status.
 
     Returns
     -------
     IdentityVerification
+        ``status`` is ``success`` when every residual is exactly 0, else
+        ``not_converged``.
 
     Raises
     ------
@@ -421,13 +591,22 @@ def verify_identity(
         :data:`MAX_SYMBOLIC_WEIGHTS` weights (and biases) or :data:`MAX_SYMBOLIC_PATHS`
         paths from the first hidden layer to the output (the product of the widths after
         the input; the expansion grows with it). The message points to the numeric check.
+    TypeError
+        When ``throw`` is not a bool.
+    ConvergenceError
+        With ``throw=True``, when a residual is not 0; ``exc.result`` is the
+        :class:`IdentityVerification`.
 
     Examples
     --------
     >>> result = verify_identity("3,3,3,1")
     >>> result.verified, [r.residual for r in result.layers]
     (True, [0, 0])
+    >>> result.status.value, result.terms_checked
+    ('success', 2)
     """
+    if not isinstance(throw, bool):
+        raise TypeError(f"throw must be True or False, got {throw!r}")
     widths = parse_widths(widths)
     _check_symbolic_size(widths, bias)
     start = time.perf_counter()
@@ -510,13 +689,16 @@ def verify_identity(
             lhs = -2 * outgoing + 2 * weight_term(l)
             rhs = 2 * sum(back[j] * _phi(zs[l][j]) for j in range(widths[l + 1]))
             results.append(UnitResidual(l + 1, None, close(lhs - rhs)))
-    return IdentityVerification(
+    result = IdentityVerification(
         widths=widths,
         neuronwise=neuronwise,
         bias=bias,
         layers=tuple(results),
         seconds=time.perf_counter() - start,
     )
+    if throw and not result.status.ok:
+        raise ConvergenceError(result.message, status=result.status, result=result)
+    return result
 
 
 def statement(*, neuronwise: bool = False, bias: bool = False, latex: bool = False) -> str:
