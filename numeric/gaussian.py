@@ -31,6 +31,7 @@ shifted to the tail.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -210,9 +211,10 @@ def _half_line_mp(n: int, prec: int) -> tuple[tuple, tuple]:
     dps = int(prec / 3.3219) + 1
     alpha, beta = _recurrence(n, dps + 10)
     start = _golub_welsch(alpha, beta)
-    nodes, weights = [], []
+    nodes: list = []
+    weights: list = []
     with mpmath.workprec(prec + 20):
-        alpha = [+a for a in alpha]
+        alpha = tuple(+a for a in alpha)
         roots = [mpmath.sqrt(b) for b in beta]
         tol = mpmath.mpf(2) ** (-prec - 10)
         for x0 in start:
@@ -343,6 +345,10 @@ def split_half_line_rule(cuts, n: int, *, mp: bool = False) -> tuple:
         b <= a for a, b in zip(cuts[:-1], cuts[1:], strict=True)
     ):
         raise ValueError(f"cut points must be positive and increasing, got {cuts!r}")
+    t: Any
+    v: Any
+    x: Any
+    u: Any
     if mp:
         t, v = half_line_rule_mp(n)
         x, u = _legendre_mp(n, mpmath.mp.prec) if cuts else ((), ())

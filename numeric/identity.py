@@ -13,6 +13,7 @@ import math
 import numbers
 import time
 from dataclasses import dataclass
+from typing import SupportsFloat, cast
 
 import mpmath
 import numpy as np
@@ -65,9 +66,9 @@ class IdentityTerm:
             # JSON contract v1: float64 sides are numbers; mpmath ones are decimal strings
             # with every digit computed, and each has its nearest float64 as ``*_value``.
             "lhs": _decimal(self.lhs, digits),
-            "lhs_value": _json_float(float(self.lhs)),
+            "lhs_value": _json_float(float(cast(SupportsFloat, self.lhs))),
             "rhs": _decimal(self.rhs, digits),
-            "rhs_value": _json_float(float(self.rhs)),
+            "rhs_value": _json_float(float(cast(SupportsFloat, self.rhs))),
             "relative_difference": _json_float(self.relative_difference),
         }
         if self.unit is not None:
@@ -285,7 +286,7 @@ def identity_sides(network, data, activation, loss, *, neuronwise=False) -> list
         up = -2 * (W_up * G_up).sum(axis=0)  # per unit j of layer l: outgoing column
         low = 2 * (W_low * G_low).sum(axis=1)  # incoming row
         if network.biases is not None:
-            low = low + 2 * network.biases[l] * out.grad_biases[l]
+            low = low + 2 * network.biases[l] * cast(tuple, out.grad_biases)[l]
         back = out.deltas[l + 1] @ W_up
         rhs = 2 * ((back * activation.phi(out.pre[l])) * data.weights[:, None]).sum(axis=0)
         if neuronwise:

@@ -244,7 +244,7 @@ class ReducedDynamics:
         """
         size = len(grid)
         inside = grid <= TAIL_FLOAT64
-        found = ([], [])
+        found: tuple[list, list] = ([], [])
         for layer, z in enumerate(trace, start=1):
             z = np.broadcast_to(z, (2 * size,)).reshape(2, size)
             f = z[None] - self._kinks[:, None, None]  # (kink, side, node)
@@ -270,7 +270,7 @@ class ReducedDynamics:
         cuts = []
         for side_found in found:
             side_found.sort()
-            merged = []
+            merged: list = []
             for t, layer in side_found:  # a crossing of two layers at one point is one cut
                 if not merged or t > merged[-1][0] * (1 + 1e-12):
                     merged.append((t, layer))
@@ -385,7 +385,7 @@ class ReducedDynamics:
         for side in (1, -1):
             rows, zs = [], []
             for x, w in zip(grid, [mpmath.mpf(0), *v], strict=True):
-                trace = []
+                trace: list = []
                 F, dF, _ = _forward(Y, side * x / root, root, self._sigma_values_mp, 1, trace)
                 rows.append((side * x, w, F, dF))
                 zs.append(trace)
@@ -411,7 +411,7 @@ class ReducedDynamics:
                         elif f[i + 1] == 0 and i + 2 < len(grid) and f[i] * f[i + 2] < 0:
                             found.append(grid[i + 1])
             found.sort()
-            cuts = []
+            cuts: list = []
             for x in found:
                 if not cuts or x > cuts[-1] * (1 + mpmath.mpf(2) ** (8 - mpmath.mp.prec)):
                     cuts.append(x)

@@ -10,6 +10,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import SupportsFloat, cast
 
 import matplotlib
 
@@ -180,7 +181,8 @@ def universality(path: list[Path]) -> dict:
         if a.prefactor is None or fit is None:  # B or C at r = 3: the power regime
             raise ConvergenceError(f"{name}: no power-law prefactor (regime {a.regime})")
         prefactor = float(a.prefactor)
-        taus = np.array([p.tau for p in measured.escape.points], float)
+        points = [] if measured.escape is None else measured.escape.points
+        taus = np.array([float(cast(SupportsFloat, p.tau)) for p in points])
         data[name] = {
             "prefactor": prefactor,
             "fit": {"prefactor": fit.prefactor, "exponent": fit.exponent},

@@ -466,7 +466,7 @@ def kinks(sigma: sp.Expr) -> tuple:
         elif isinstance(node, sp.Piecewise):
             for _, condition in node.args:
                 equations += [r.lhs - r.rhs for r in condition.atoms(sp.core.relational.Relational)]
-    points = set()
+    points: set = set()
     for equation in equations:
         if X not in equation.free_symbols:
             continue
