@@ -16,7 +16,12 @@ from saddle_escape.symbolic.taylor import has_piecewise
 
 @pytest.mark.parametrize(
     "activation, init",
-    [("tanh", "1,eps,eps,eps"), ("elu", "eps,1,eps,eps"), ("gelu", "eps,eps,1,0.5")],
+    [
+        ("tanh", "1,eps,eps,eps"),
+        # ~60 s: SymPy differentiates the nested Piecewise for the reference
+        pytest.param("elu", "eps,1,eps,eps", marks=pytest.mark.slow),
+        ("gelu", "eps,eps,1,0.5"),
+    ],
 )
 def test_loss_gradient_and_hessian_agree_with_symbolic_differentiation(activation, init):
     model = build_model(activation, 4, 9, init)

@@ -87,10 +87,18 @@ def test_classes_lists_the_four_classes(capsys):
     assert "sigmoid" in data["classes"][3]["members"] and "relu" in data["classes"][0]["members"]
 
 
-def test_report_has_the_registry_table(capsys):
-    status, out, _ = run(capsys, "report", "--no-figures")
+def test_report_has_the_registry_table_the_identity_and_every_asymptotics_row(capsys):
+    # One report run (about 50 s: every registry entry is expanded) serves three checks.
+    status, out, _ = run(capsys, "report", "--no-figures", "--json")
+    data = json.loads(out)
     assert status == 0
-    assert "mish" in out and "8/25" in out
+    mish = next(r for r in data["activations"] if r["name"] == "mish")
+    assert mish["leading_coefficient"] == "8/25"
+    assert data["identity"]["exact"]["verified"] is True
+    assert data["identity"]["numeric"]["max_relative_difference"] < 1e-25
+    rows = {r["activation"]: r for r in data["asymptotics"]}
+    assert rows["relu"]["prefactor"] == "2" and rows["relu"]["regime"] == "power"
+    assert rows["sigmoid"]["regime"] == "none" and rows["tanh"]["exponent"] == 1
 
 
 @settings(max_examples=30)
@@ -180,14 +188,6 @@ def test_identity_numeric_check_json_contract(capsys):
 def test_identity_bad_input(capsys, argv, fragment):
     status, _, err = run(capsys, *argv)
     assert status == 2 and fragment in err
-
-
-def test_report_has_the_identity_section(capsys):
-    status, out, _ = run(capsys, "report", "--no-figures", "--json")
-    data = json.loads(out)
-    assert status == 0
-    assert data["identity"]["exact"]["verified"] is True
-    assert data["identity"]["numeric"]["max_relative_difference"] < 1e-25
 
 
 def test_escape_json_contract(capsys):
