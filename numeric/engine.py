@@ -51,7 +51,7 @@ __all__ = [
 MIN_RTOL = 100 * float(np.finfo(float).eps)
 _METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
 _IMPLICIT = ("Radau", "BDF", "LSODA")
-#: Evaluations one explicit window may take before the run goes on with LSODA (stiff).
+#: Evaluations one explicit window may take before the run goes on with BDF (stiff).
 _STIFF_EVALUATIONS = 5000
 #: Smallest absolute tolerance of the stiff solver, relative to the state's largest entry.
 _NOISE_ATOL = 1e-15
@@ -466,7 +466,8 @@ def integrate_to_escape(
             )
         except _Stiff:
             # A strongly damped direction caps the explicit step while the slow one drifts:
-            # redo the window with LSODA and the analytic Hessian as Jacobian. The absolute
+            # redo the window with BDF and the analytic Hessian as Jacobian (LSODA restarts
+            # in its non-stiff mode every window and crawled here). The absolute
             # tolerance may not ask for less than the gradient's rounding can give (else the
             # step size collapses on rounding noise).
             method, stiff_check = "BDF", False

@@ -67,7 +67,7 @@ class ManifoldSystem(_Reduced):
         :math:`a = \inf_{z\ge0}\sigma > 0`, :math:`b = \sup_{z\ge0}\sigma < \infty`, so
         :math:`\mathbb E[mg] = \mathbb E[(m-a)g] \le (b-a)\,\mathbb E[g^+]` and
         :math:`\mathbb E[m^2] \ge a^2`: for every output scale,
-        :math:`\mathcal L \ge 	frac{s^2}{2}ig(1 - 	frac{(b-a)^2}{2\pi a^2}ig)`.
+        :math:`\mathcal L \ge \tfrac{s^2}{2}\big(1 - \tfrac{(b-a)^2}{2\pi a^2}\big)`.
         On :math:`Y_{L-1} = 0` the output is a constant, uncorrelated with g, so
         :math:`\mathcal L \ge s^2/2` there: a flow whose loss is already below
         :math:`s^2/2` can never reach that plane, and the bound holds for good.
