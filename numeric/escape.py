@@ -280,6 +280,18 @@ def _failed_point(eps, run: EngineRun, evaluations: int | None = None) -> Escape
     )
 
 
+def halfway_fraction(floor_ratio: float) -> float:
+    """The escape fraction halfway between 𝓛(0) and a floor at ``floor_ratio``·𝓛(0),
+    rounded up to a hundredth (used when ½𝓛(0) is below a floor the flow approaches).
+
+    Examples
+    --------
+    >>> halfway_fraction(0.5005)  # ReLU's s²/4 against 𝓛(0) at ε = 0.1
+    0.76
+    """
+    return math.ceil(100 * (1 + floor_ratio) / 2) / 100
+
+
 def _choose_fraction(model, dyn, eps_values, fraction) -> tuple[float, list[str]]:
     """The loss fraction to use: as given, or (``None``) ½ unless provably out of reach.
 
@@ -297,7 +309,7 @@ def _choose_fraction(model, dyn, eps_values, fraction) -> tuple[float, list[str]
     worst = max(floor / loss for loss in losses)
     if DEFAULT_FRACTION * min(losses) > floor:
         return DEFAULT_FRACTION, []
-    chosen = math.ceil(100 * (1 + worst) / 2) / 100
+    chosen = halfway_fraction(worst)
     return chosen, [
         f"the loss cannot fall to {DEFAULT_FRACTION}·𝓛(0): {bound.reason}, so 𝓛 ≥ "
         f"{floor:.6g} ≈ {worst:.4f}·𝓛(0), a floor the flow approaches; escape is measured "

@@ -7,10 +7,9 @@ symbolic layer importing this one.
 
 from __future__ import annotations
 
-import math
-
 import mpmath
 import sympy as sp
+from saddle_escape.numeric.escape import halfway_fraction
 from saddle_escape.numeric.gaussian import half_range_rule_mp
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.symbolic.asymptotics import register_limit_solver
@@ -29,7 +28,7 @@ def _limit_fraction(model, P0: float) -> tuple[float, str | None]:
     floor = float(bound.value)
     if 0.5 * P0 > floor:
         return 0.5, None
-    chosen = math.ceil(100 * (1 + floor / P0) / 2) / 100
+    chosen = halfway_fraction(floor / P0)
     return chosen, f"the loss cannot fall to ½P(0) ({bound.reason}): the limit uses {chosen:g}·P(0)"
 
 

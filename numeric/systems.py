@@ -8,6 +8,8 @@ r"""The gradient systems the escape engine integrates, registered by name.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy as sp
 from saddle_escape.numeric.engine import GradientSystem, register_system
@@ -103,32 +105,25 @@ class ManifoldSystem(_Reduced):
         )
 
 
-_POSITIVE_BOUNDED: dict = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _positive_bounded(sigma) -> tuple[float, float] | None:
     """``(inf σ on [0, ∞), sup σ on [0, ∞))`` when σ ≥ 0 on ℝ, both finite and the inf > 0,
     as SymPy proves them (cached per σ; ``None`` when it cannot)."""
-    if sigma in _POSITIVE_BOUNDED:
-        return _POSITIVE_BOUNDED[sigma]
-    result = None
+    # Cheap refutation first: a negative value at a sample point settles it.
+    for point in (-30, -3, -1, -0.1, 0, 0.1, 1, 3, 30):
+        value = sigma.subs(X, point).evalf(15)
+        if not value.is_real or value < 0:
+            return None
     try:
-        # Cheap refutation first: a negative value at a sample point settles it.
-        for point in (-30, -3, -1, -0.1, 0, 0.1, 1, 3, 30):
-            value = sigma.subs(X, point).evalf(15)
-            if not value.is_real or value < 0:
-                _POSITIVE_BOUNDED[sigma] = None
-                return None
         with time_limit(10.0, "the bounds of σ on [0, ∞)"):
             low = sp.calculus.util.minimum(sigma, X, sp.S.Reals)
             a = sp.calculus.util.minimum(sigma, X, sp.Interval(0, sp.oo))
             b = sp.calculus.util.maximum(sigma, X, sp.Interval(0, sp.oo))
-        if all(v.is_finite for v in (low, a, b)) and low >= 0 and a > 0:
-            result = (float(a), float(b))
     except (TimeoutError, ValueError, TypeError, NotImplementedError, RecursionError):
-        result = None
-    _POSITIVE_BOUNDED[sigma] = result
-    return result
+        return None
+    if all(v.is_finite for v in (low, a, b)) and low >= 0 and a > 0:
+        return float(a), float(b)
+    return None
 
 
 @register_system

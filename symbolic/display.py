@@ -165,8 +165,20 @@ def _short(value: sp.Basic) -> sp.Basic:
     return value.evalf(10) if value.has(sp.Float) else value
 
 
+def _as_number(value) -> sp.Basic:
+    """A coefficient as a SymPy object: ints and floats converted, SymPy objects kept.
+
+    Strings are refused: display code never parses text.
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a coefficient must be a number or a SymPy object, got {value!r}")
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+
+
 def _coefficient_latex(coefficient) -> str:
-    coefficient = _short(sp.sympify(coefficient))
+    coefficient = _short(_as_number(coefficient))
     text = sp.latex(coefficient)
     if isinstance(coefficient, sp.Add):
         text = rf"\left({text}\right)"
@@ -230,7 +242,7 @@ def _signed_sum(terms, term, empty: str) -> str:
     """Join ``term(coefficient, factor)`` with signs; ±1 coefficients print as signs only."""
     pieces: list[str] = []
     for coefficient, factor in terms:
-        coefficient = sp.Integer(coefficient) if isinstance(coefficient, int) else coefficient
+        coefficient = _as_number(coefficient)
         if coefficient == 0:
             continue
         if factor and coefficient in (1, -1):
