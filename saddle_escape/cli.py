@@ -15,6 +15,7 @@ by wall clock, enforced with ``SIGALRM`` in the main thread (exit status 4 on ex
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import json
 import math
@@ -121,6 +122,16 @@ def _section(text: str) -> int:
 FRACTION_HELP = (
     "escape at this fraction of 𝓛(0) (default 0.5, or halfway to a proven loss floor the "
     "flow approaches, e.g. ReLU's s²/4; the output says which)"
+)
+
+
+#: Modules whose ``register(add)`` adds their commands (``add(name, handler, help)``
+#: returns the subparser with ``--json`` and ``--time-limit`` already on it). None of them
+#: imports an optional extra at import time.
+_COMMAND_MODULES = (
+    "saddle_escape.commands_data",
+    "saddle_escape.commands_sweep",
+    "saddle_escape.commands_torch",
 )
 
 
@@ -338,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="file .png or .svg, in an existing directory (default ./NAME.png)",
     )
+    for name in _COMMAND_MODULES:  # commands of the data, sweep and torch sides
+        importlib.import_module(name).register(add)
     return parser
 
 

@@ -1,0 +1,9 @@
+"""Command-line commands of experiments at scale: ``sweep`` and ``results``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def register(add: Callable) -> None:
+    """Add this module's commands to the parser through ``add(name, handler, help)``."""
