@@ -13,15 +13,17 @@ Examples
 
 from importlib import metadata as _metadata
 
+import sympy as _sp
+
 from saddle_escape.classes import (
     REGISTRY,
     Classification,
     NamedActivation,
     UniversalityClass,
     activation_names,
-    classify,
     get_activation,
 )
+from saddle_escape.classes import classify as _classify
 from saddle_escape.classes.drift import DriftLaw, drift_law
 from saddle_escape.classes.gate import build_model
 from saddle_escape.numeric.escape import EscapePoint, EscapeResult, escape_time
@@ -48,6 +50,43 @@ from saddle_escape.symbolic.identity import (
     verify_identity,
 )
 from saddle_escape.symbolic.reduction import ReducedModel, reduced_model
+
+
+def classify(activation, **options):
+    """Classify σ: a registry name, an expression, a SymPy expression, or a callable.
+
+    Strings and SymPy expressions go to :func:`saddle_escape.classes.classify` (exact).
+    A PyTorch activation module or function (``torch.nn.GELU()``, ``F.silu``) is mapped to
+    its exact expression, checked against its own forward, and classified exactly; any
+    other Python callable is classified numerically, with its confidence (see
+    :func:`saddle_escape.adapters.torch.classify_module`; torch is imported only then).
+
+    Parameters
+    ----------
+    activation : str, sympy.Expr or callable
+    **options
+        ``order``, ``time_limit_seconds`` as for :func:`saddle_escape.classes.classify`.
+
+    Returns
+    -------
+    Classification or saddle_escape.adapters.numerical.NumericalClassification
+
+    Examples
+    --------
+    >>> classify("tanh").class_.value
+    'B'
+    >>> import math, warnings
+    >>> with warnings.catch_warnings():  # it warns that the verdict is numerical
+    ...     warnings.simplefilter("ignore")
+    ...     classify(math.sin).class_.value
+    'B'
+    """
+    if callable(activation) and not isinstance(activation, (str, _sp.Basic)):
+        from saddle_escape.adapters.torch import classify_module
+
+        return classify_module(activation, **options)
+    return _classify(activation, **options)
+
 
 try:  # the version is defined once, in pyproject.toml
     __version__ = _metadata.version("saddle-escape")

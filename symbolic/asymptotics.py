@@ -203,6 +203,14 @@ class Asymptotics:
         return None
 
     @property
+    def k_P(self) -> sp.Expr | None:
+        """:math:`k_P = -c_p`, the coefficient of :math:`P(y) = P(0) - k_P y^p + …`
+        (conventions §4); equals κ when p = r. ``None`` when no order drives."""
+        if self.p < 1 or self.p >= len(self.coefficients):
+            return None
+        return -self.coefficients[self.p]
+
+    @property
     def limit_value(self) -> float | None:
         """``float(limit)`` (``None`` outside the finite regime)."""
         return None if self.limit is None else float(self.limit)
@@ -308,6 +316,8 @@ class Asymptotics:
             "exponent": self.exponent,
             "k": sp.sstr(self.k),
             "k_value": _json_float(self.k),
+            "k_P": _json_string(self.k_P),
+            "k_P_value": None if self.k_P is None else _json_float(self.k_P),
             "exact": self.exact,
             "digits": None if self.exact else self.dps,
             "prefactor": None if self.prefactor is None else sp.sstr(self.prefactor),
@@ -692,17 +702,74 @@ def _smooth_coefficients(model, order, dps, seconds) -> tuple[list, bool, int]:
         seconds=seconds,
         what=f"the y-series of the reduced output for {model.label!r}",
     )
-    A = [sp.expand(v.xreplace({h: prefix})) for v in A]
-    s = model.teacher
+    return run_limited(
+        _smooth_expectations,
+        A,
+        h,
+        prefix,
+        model.teacher,
+        order,
+        dps,
+        seconds=seconds,
+        what=f"the Gaussian expectations of the y-series for {model.label!r}",
+    )
+
+
+#: Operation count above which the exact constants of a y-series coefficient (nested
+#: σ(σ(…)) of the O(1) layers after a first-layer bottleneck) are evaluated to ``dps``
+#: digits instead: kept exact, expanding their products takes minutes (sigmoid ``eps,1,1,1``).
+_EXACT_OPS_LIMIT = 300
+
+
+def _smooth_expectations(A, h, prefix, s, order, dps) -> tuple[list, bool, int]:
     exact, quadratures = True, 0
+    series = []
+    for v in A:
+        v = v.xreplace({h: prefix})
+        if sp.count_ops(v) > _EXACT_OPS_LIMIT:
+            v, exact = sp.N(v, dps + 10), False
+        series.append(sp.expand(v))
     c = [sp.Integer(0)]
     for m in range(1, order + 1):
-        integrand = -s * G * A[m] + sum(A[i] * A[m - i] for i in range(m + 1)) / 2
+        integrand = -s * G * series[m] + sum(series[i] * series[m - i] for i in range(m + 1)) / 2
         value, is_exact = _expectation(sp.expand(integrand), dps)
         exact = exact and is_exact
         quadratures += not is_exact
-        c.append(sp.simplify(value) if is_exact else value)
+        c.append(sp.simplify(value) if exact else sp.Float(sp.N(value, dps + 5), dps + 5))
     return c, exact, quadratures
+
+
+def _offset_note(model, piecewise: bool, p: int, negative: bool) -> str | None:
+    """Class D: why σ(0) ≠ 0 sets the order p and the sign of its term (None otherwise)."""
+    values = []
+    for side in (1, -1):
+        try:
+            branch = (
+                resolve_near_zero(model.sigma, side)
+                if piecewise
+                else model.sigma.xreplace({X: side * T})
+            )
+            values.append(expand_side(branch, side, 1, "σ").coefficients[0])
+        except ExpressionError:
+            return None
+    if values[0] != values[1] or values[0] == 0:
+        return None
+    why = (
+        f"σ(0) = {sp.sstr(values[0])} ≠ 0 (class D): a small layer outputs σ(0) plus a signal "
+        "proportional to its scale, so the output carries a constant offset that the odd "
+        "teacher s·g cannot use; its square enters P(y) − P(0) with a positive sign, the "
+        "correlation with the teacher with a negative one, and the lower order wins: "
+        f"p = {p}"
+    )
+    if negative:
+        return (
+            f"{why} with c_p > 0 (the offset's cost): the loss rises as the bottleneck grows, so "
+            "this bias-free init does not escape; `saddle-escape escape` runs the flow to its "
+            "stationary point and proves its loss floor. The output-only bottleneck "
+            "(init 1,…,1,eps) has p = 1 with k > 0 and a finite limit where the threshold "
+            "is reachable"
+        )
+    return f"{why} with c_p < 0 (the correlation): the flow escapes"
 
 
 # -- α = 0: how far to go, and when no order can drive ------------------------------------
@@ -966,6 +1033,9 @@ def asymptotics(
             f"cannot decide the sign of k = {sp.sstr(kappa)} for {model.label}: give the "
             "width as a number"
         ) from None
+    offset = _offset_note(model, piecewise, p, negative)
+    if offset is not None:
+        notes.append(offset)
     if negative:
         notes.append("k ≤ 0: the loss increases as the bottleneck grows; the flow does not escape")
         return finish(p, kappa, "none", (), ())

@@ -173,3 +173,31 @@ def test_the_piecewise_check_is_the_shared_one():
     import saddle_escape.symbolic.asymptotics as module
 
     assert module.has_piecewise is taylor.has_piecewise
+
+
+@pytest.mark.parametrize("name, offset", [("sigmoid", sp.Rational(1, 2)), ("softplus", sp.log(2))])
+def test_class_d_offset_sets_p_and_k_P_by_the_conventions(name, offset):
+    # 1,eps,eps,eps: the output is sqrt(N)·y·(σ(0) + O(y)) and its odd part starts at y³,
+    # so P(y) − P(0) = +N σ(0)² y²/2 + O(y³) (an independent closed form): p = 2 ≠ r = 3,
+    # k_P = −c_2 (conventions §4) and the printed κ = p k_P / r.
+    a = asymptotics(build_model(name, 4, 16, "1,eps,eps,eps"), throw=False)
+    assert a.p == 2 and a.regime == "none"
+    assert sp.simplify(a.k_P + 16 * offset**2 / 2) == 0
+    assert sp.simplify(a.k - sp.Rational(2, 3) * a.k_P) == 0
+    record = a.to_dict()
+    assert record["k_P_value"] == pytest.approx(-8 * float(offset) ** 2, rel=1e-12)
+    assert any(n.startswith(f"σ(0) = {sp.sstr(offset)} ≠ 0 (class D)") for n in a.notes)
+
+
+def test_class_d_first_layer_bottleneck_is_fast_and_finite():
+    # Nested exact constants σ(σ(…)) after a first-layer bottleneck used to take minutes
+    # to expand; they are evaluated to dps digits now, and the work is time-limited.
+    a = asymptotics(build_model("sigmoid", 4, 16, "eps,1,1,1"), throw=False, time_limit_seconds=30)
+    assert a.p == 1 and a.regime == "finite" and not a.exact
+    assert a.k_P == a.k  # p = r = 1
+
+
+def test_k_P_is_k_when_p_equals_r():
+    a = asymptotics(build_model("tanh", 4, 16, "1,eps,eps,eps"))
+    assert a.p == a.model.r == 3 and sp.simplify(a.k_P - a.k) == 0
+    assert not any("class D" in n for n in a.notes)
