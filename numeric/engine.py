@@ -3,7 +3,9 @@ r"""One integrate-to-escape routine for every gradient system.
 A *gradient system* is a state :math:`\theta` with a loss :math:`\mathcal L(\theta)` and
 its gradient; the flow is :math:`\dot\theta = -\nabla\mathcal L` and the escape time is
 the first :math:`t` with :math:`\mathcal L(\theta(t)) \le f\cdot\mathcal L(\theta(0))`
-(conventions §3). The reduced L-dimensional system (``"manifold"``), the balanced scalar
+(conventions §3), or, with ``EscapeEvent(measure="overlap")``, the first :math:`t` with the
+system's overlap at :math:`f` times its target (DESIGN §5; the loss floors below then do
+not apply). The reduced L-dimensional system (``"manifold"``), the balanced scalar
 reduction (``"scalar"``) and the full network (``"full"``) are registered by name in
 :data:`SYSTEMS`, like SciPy's ``METHODS``.
 
@@ -119,21 +121,41 @@ class Tolerances:
             raise ValueError(f"Tolerances.method must be one of {_METHODS}, got {self.method!r}")
 
 
+#: Escape measures of :class:`EscapeEvent`.
+MEASURES = ("loss", "overlap")
+
+
 @dataclass(frozen=True)
 class EscapeEvent:
-    """Escape when the loss reaches ``fraction`` of its initial value.
+    r"""Escape when the loss falls to ``fraction`` of its initial value, or the overlap rises.
+
+    Parameters
+    ----------
+    fraction : float
+        In (0, 1).
+    measure : str
+        ``"loss"``: the first t with :math:`\mathcal L \le f\cdot\mathcal L(0)`;
+        ``"overlap"``: the first t with the system's progress
+        (:meth:`GradientSystem.progress`, for a network :math:`\mathbb E[f(x)\,\hat c^\top x]`)
+        at or above :math:`f` times its target (:math:`\Gamma = \mathbb E[y\,\hat c^\top x]`);
+        DESIGN §5. The singular terms of τ★ do not depend on the measure.
 
     Examples
     --------
     >>> EscapeEvent(0.25).fraction
     0.25
+    >>> EscapeEvent(measure="overlap").measure
+    'overlap'
     """
 
     fraction: float = 0.5
+    measure: str = "loss"
 
     def __post_init__(self):
         value = positive_number("EscapeEvent.fraction", self.fraction, upper=1.0)
         object.__setattr__(self, "fraction", value)
+        if self.measure not in MEASURES:
+            raise ValueError(f"EscapeEvent.measure must be one of {MEASURES}, got {self.measure!r}")
 
 
 @dataclass(frozen=True)
@@ -194,6 +216,18 @@ class GradientSystem:
         """A proven lower bound on the loss over every state, and why; ``None`` if none."""
         return None
 
+    def progress_target(self) -> float | None:
+        """The target of the overlap measure (Γ for a network), or ``None`` without one.
+
+        A system that returns a number here implements :meth:`progress`; the engine's
+        ``"overlap"`` event then fires when ``progress(state) ≥ fraction·target``.
+        """
+        return None
+
+    def progress(self, state: np.ndarray) -> float:
+        """The overlap measure at ``state`` (only when :meth:`progress_target` is a number)."""
+        raise NotImplementedError(f"the {self.name!r} system has no overlap measure")
+
     def trapped_floor(self, state: np.ndarray, loss: float) -> tuple[float, str] | None:
         """A lower bound on the loss for the rest of the flow from ``state``, and why.
 
@@ -231,7 +265,9 @@ class EngineRun:
         The escape time (``status`` escaped), else ``None``.
     message : str
         The status's meaning with this run's particulars (threshold, floor, budget).
-    loss0, threshold, loss_final : float
+    loss0, loss_final : float
+    threshold : float
+        The event's threshold in its measure: a loss, or an overlap (``measure``).
     loss_floor : float or None
         For ``no_escape``: the loss of the stationary point, or the proven bound.
     t_final : float
@@ -243,6 +279,8 @@ class EngineRun:
     seconds : float
     segments : tuple
         ``(t0, t1, OdeSolution)`` per window when dense output was asked for.
+    measure : str
+        The event's measure, ``"loss"`` or ``"overlap"``.
     """
 
     status: Status
@@ -258,6 +296,7 @@ class EngineRun:
     steps: int
     seconds: float
     segments: tuple = field(default=(), repr=False)
+    measure: str = "loss"
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the trajectory is left out)."""
@@ -273,6 +312,7 @@ class EngineRun:
             "evaluations": self.evaluations,
             "steps": self.steps,
             "seconds": self.seconds,
+            "measure": self.measure,
         }
 
 
@@ -381,7 +421,24 @@ def integrate_to_escape(
     start_clock = time.perf_counter()
     state0 = np.asarray(system.initial_state(), dtype=float)
     loss0 = float(system.loss(state0))
-    threshold = event.fraction * loss0
+    overlap = event.measure == "overlap"
+    if overlap:
+        target = system.progress_target()
+        if target is None:
+            raise ValueError(
+                f"the {system.name!r} system has no overlap measure; use "
+                "EscapeEvent(measure='loss')"
+            )
+        if not (math.isfinite(target) and target > 0):
+            raise ValueError(
+                f"the overlap target is {target!r}: Γ = 0 means no first-order drive, so the "
+                "escape happens at higher order on another clock; use EscapeEvent(measure='loss')"
+            )
+        threshold = event.fraction * target
+        goal = f"{event.fraction:g}·Γ = {threshold:.6g}"
+    else:
+        threshold = event.fraction * loss0
+        goal = f"{event.fraction:g}·𝓛(0)"
     counter = {"evaluations": 1, "steps": 0}
 
     def finish(status, message, *, tau=None, state=state0, t=0.0, floor=None, segments=()):
@@ -405,11 +462,14 @@ def integrate_to_escape(
             steps=counter["steps"],
             seconds=time.perf_counter() - start_clock,
             segments=tuple(segments),
+            measure=event.measure,
         )
 
     if not np.all(np.isfinite(state0)) or not math.isfinite(loss0):
         return finish(Status.NON_FINITE, f"{Status.NON_FINITE.message} (at t = 0)")
-    bound = system.loss_lower_bound()
+    if overlap and system.progress(state0) >= threshold:
+        return finish(Status.ESCAPED, f"escaped at t = 0: the overlap is ≥ {goal}", tau=0.0)
+    bound = None if overlap else system.loss_lower_bound()
     floor: float | None  # a proven lower bound here; a stationary point's loss below
     if bound is not None and bound[0] > threshold:
         floor, reason = bound
@@ -423,7 +483,8 @@ def integrate_to_escape(
             raise _Stop(
                 Status.BUDGET_EXHAUSTED,
                 f"{Status.BUDGET_EXHAUSTED.message}: {budget.max_evaluations} gradient "
-                f"evaluations by t = {t:.6g} without reaching {event.fraction:g}·𝓛(0)",
+                f"evaluations by t = {t:.6g} without reaching "
+                f"{'the overlap ' if overlap else ''}{goal}",
             )
         if stiff_check and counter["evaluations"] - window_start[0] > _STIFF_EVALUATIONS:
             raise _Stiff()
@@ -433,10 +494,12 @@ def integrate_to_escape(
         return -grad
 
     def crossing(t, state):
+        if overlap:
+            return system.progress(state) - threshold
         return system.loss(state) - threshold
 
     # solve_ivp reads an event's options from attributes of the function.
-    crossing.__dict__.update(terminal=True, direction=-1)
+    crossing.__dict__.update(terminal=True, direction=1 if overlap else -1)
     method = tolerances.method
     atol = tolerances.atol or _default_atol(tolerances.rtol, state0)
     scale = float(np.linalg.norm(state0))
@@ -501,7 +564,7 @@ def integrate_to_escape(
             tau = float(sol.t_events[0][0])
             return finish(
                 Status.ESCAPED,
-                f"escaped: 𝓛 ≤ {event.fraction:g}·𝓛(0) at t = {tau:.10g}",
+                f"escaped: {'overlap ≥' if overlap else '𝓛 ≤'} {goal} at t = {tau:.10g}",
                 tau=tau,
                 state=sol.y_events[0][0],
                 t=tau,
@@ -509,6 +572,22 @@ def integrate_to_escape(
             )
         t0, state = float(sol.t[-1]), sol.y[:, -1]
         horizon *= 4
+        if overlap:
+            # The loss floors bound the loss, not the overlap: only a minimum (positive-
+            # definite Hessian, negligible Newton step) below the threshold ends the run.
+            grad = system.gradient(state)
+            minimum = _hessian_floor(system, state, float(system.loss(state)), grad, scale)
+            value = system.progress(state)
+            if minimum is not None and value < threshold:
+                return finish(
+                    Status.NO_ESCAPE,
+                    f"no escape: the flow converged to a minimum (t = {t0:.3g}) where the "
+                    f"overlap is {value:.6g}, below {goal}",
+                    state=state,
+                    t=t0,
+                    segments=segments,
+                )
+            continue
         floor = _stationary_floor(system, state, threshold, horizon, gradient_history, scale)
         if floor is not None:
             return finish(
@@ -554,7 +633,8 @@ def integrate_to_escape(
             )
     return finish(
         Status.BUDGET_EXHAUSTED,
-        f"{Status.BUDGET_EXHAUSTED.message}: the loss stayed above {event.fraction:g}·𝓛(0) "
+        f"{Status.BUDGET_EXHAUSTED.message}: the "
+        f"{'overlap stayed below' if overlap else 'loss stayed above'} {goal} "
         f"up to the horizon t_max = {budget.t_max:g}",
         state=state,
         t=t0,

@@ -17,13 +17,12 @@ import contextlib
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
-from typing import cast
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from saddle_escape.classes.gate import admit_activation
 from saddle_escape.numeric.engine import Budget, EscapeEvent, Tolerances, integrate_to_escape
-from saddle_escape.numeric.flow import flatten, unflatten
+from saddle_escape.numeric.flow import unflatten
 from saddle_escape.numeric.functions import compile_activation, get_loss
 from saddle_escape.numeric.gaussian import half_range_rule
 from saddle_escape.numeric.identity import identity_sides, imbalances
@@ -167,8 +166,15 @@ def full_escape_time(
     t_max: float = 1e9,
     max_evaluations: int = 100_000,
     record: int = 200,
+    threshold: str = "loss",
 ) -> FullEscape:
     r"""Integrate the full gradient flow until the loss reaches ``fraction``·𝓛(0).
+
+    With ``threshold="overlap"`` the escape is instead the first time the overlap
+    :math:`\mathbb E[f(x)\,\hat c^\top x]` reaches ``fraction``·Γ,
+    :math:`\Gamma = \lVert\mathbb E[y x]\rVert` over the data set (DESIGN §5; for vector
+    outputs the top mode :math:`u_1^\top\mathbb E[f x^\top]v_1` of
+    :math:`C = \mathbb E[y x^\top]` reaching ``fraction`` of its singular value).
 
     The one escape engine (:func:`~saddle_escape.numeric.engine.integrate_to_escape`) on
     the ``"full"`` system: error-controlled ``DOP853`` with a terminal event, a budget of
@@ -186,6 +192,8 @@ def full_escape_time(
     >>> run = full_escape_time(net, population_dataset(16), "linear", rtol=1e-8)
     >>> run.status.value
     'escaped'
+    >>> full_escape_time(net, population_dataset(16), "linear", threshold="overlap").tau > run.tau
+    True
     """
     act, loss_fn = compile_activation(activation), get_loss(loss)
     system = FullNetworkSystem(network, data, act, loss_fn)
@@ -193,7 +201,7 @@ def full_escape_time(
     scale = max(float(np.abs(start).max()), 1e-300)
     run = integrate_to_escape(
         system,
-        event=EscapeEvent(fraction),
+        event=EscapeEvent(fraction, measure=threshold),
         tolerances=Tolerances(rtol=rtol, atol=rtol * scale * 1e-3),
         budget=Budget(max_evaluations=max_evaluations, t_max=t_max),
         dense_output=True,
@@ -254,7 +262,9 @@ def gradient_descent_escape(
     """Fixed-step gradient descent to the same escape event, for comparison.
 
     Step k is at gradient-flow time ``k·step`` (conventions §1); τ★ is the first such time
-    with the loss at or below ``fraction``·𝓛(0).
+    with the loss at or below ``fraction``·𝓛(0). The same as
+    ``optimizer_escape_time(..., optimizer=Optimizer("gd", lr=step))``
+    (:mod:`saddle_escape.numeric.optimizers`, which also has minibatch SGD and momentum).
 
     Examples
     --------
@@ -263,45 +273,27 @@ def gradient_descent_escape(
     >>> run.status.value, run.evaluations, round(run.tau, 2)  # the flow's τ★ is 3.740
     ('escaped', 77, 3.8)
     """
+    from saddle_escape.numeric.optimizers import Optimizer, optimizer_escape_time
+
     if not step > 0:
         raise ValueError(f"step must be positive, got {step!r}")
-    act, loss_fn = compile_activation(activation), get_loss(loss)
-    weights = list(network.weights)
-    biases = None if network.biases is None else list(network.biases)
-    target = fraction * float(backprop(network, data, act, loss_fn).loss)
-    states, times = [], []
-    every = 1
-    for k in range(max_steps + 1):
-        net = Network(tuple(weights), None if biases is None else tuple(biases))
-        out = backprop(net, data, act, loss_fn)
-        if k % every == 0:
-            states.append(flatten(net))
-            times.append(k * step)
-            if len(states) > 2 * record:  # keep the record short: thin it out
-                states, times, every = states[::2], times[::2], every * 2
-        if float(out.loss) <= target:
-            states.append(flatten(net))
-            times.append(k * step)
-            message = f"escaped: 𝓛 ≤ {fraction:g}·𝓛(0) after {k} steps"
-            return _record(
-                network, data, act, loss_fn, times, states, k * step, k + 1, Status.ESCAPED, message
-            )
-        weights = [w - step * g for w, g in zip(weights, out.grad_weights, strict=True)]
-        if biases is not None:  # then the network has biases, and their gradients
-            grad_biases = cast(tuple, out.grad_biases)
-            biases = [b - step * g for b, g in zip(biases, grad_biases, strict=True)]
-    return _record(
+    # The one gradient-descent loop: numeric/optimizers.py.
+    return optimizer_escape_time(
         network,
         data,
-        act,
-        loss_fn,
-        times,
-        states,
-        None,
-        max_steps,
-        Status.BUDGET_EXHAUSTED,
-        f"{Status.BUDGET_EXHAUSTED.message}: no escape within max_steps = {max_steps} steps",
+        activation,
+        loss,
+        optimizer=Optimizer("gd", lr=step),
+        fraction=fraction,
+        max_steps=max_steps,
+        record=record,
     )
+
+
+def _flow_settings() -> dict:
+    from saddle_escape.numeric.optimizers import Optimizer
+
+    return Optimizer().to_dict()
 
 
 @dataclass(frozen=True)
@@ -317,6 +309,8 @@ class SweepRecord:
     tau: float | None
     evaluations: int
     status: str
+    #: The optimizer's settings (``Optimizer.to_dict()``); gradient flow by default.
+    optimizer: dict = field(default_factory=_flow_settings)
 
     def to_dict(self) -> dict:
         return {
@@ -329,19 +323,29 @@ class SweepRecord:
             "tau": self.tau,
             "evaluations": self.evaluations,
             "status": self.status,
+            "optimizer": dict(self.optimizer),
         }
 
 
 def _he_case(case) -> SweepRecord:
-    activation, widths, bottleneck, eps, seed, samples, rtol = case
-    data = (
-        population_dataset(48)
-        if widths[0] == 1
-        else sample_dataset(samples, widths[0], seed=10_000 + seed)
-    )
-    run = full_escape_time(
-        he_network(widths, bottleneck, eps, seed=seed), data, activation, rtol=rtol, record=8
-    )
+    from saddle_escape.numeric.optimizers import optimizer_escape_time
+
+    activation, widths, bottleneck, eps, seed, samples, rtol, optimizer, data, threshold = case
+    if data is None:
+        data = (
+            population_dataset(48)
+            if widths[0] == 1
+            else sample_dataset(samples, widths[0], seed=10_000 + seed)
+        )
+    network = he_network(widths, bottleneck, eps, seed=seed)
+    if optimizer.kind == "flow":
+        run = full_escape_time(network, data, activation, rtol=rtol, record=8, threshold=threshold)
+    else:
+        if optimizer.stochastic:  # the minibatch stream of case `seed` is seeded by it
+            optimizer = replace(optimizer, seed=seed)
+        run = optimizer_escape_time(
+            network, data, activation, optimizer=optimizer, record=8, threshold=threshold
+        )
     return SweepRecord(
         activation.label,
         tuple(widths),
@@ -352,6 +356,7 @@ def _he_case(case) -> SweepRecord:
         run.tau,
         run.evaluations,
         run.status.value,
+        optimizer.to_dict(),
     )
 
 
@@ -393,6 +398,9 @@ def he_sweep(
     rtol=1e-6,
     executor=None,
     progress=None,
+    optimizer=None,
+    data: Dataset | None = None,
+    threshold: str = "loss",
 ) -> list[SweepRecord]:
     """Escape times of He-normal networks for every (ε, seed), through any Executor.
 
@@ -414,6 +422,16 @@ def he_sweep(
         ``dask.distributed.Client.get_executor()`` spreads the cases.
     progress : callable, optional
         Called with no argument after each finished case (a progress bar's update).
+    optimizer : Optimizer, optional
+        Gradient flow (the default, at ``rtol``) or a discrete optimizer
+        (:mod:`saddle_escape.numeric.optimizers`); a minibatch optimizer's stream is
+        seeded by each case's seed (recorded in ``SweepRecord.optimizer``).
+    data : Dataset, optional
+        The data set of every case (the data set is the population, conventions §5);
+        default: ``samples`` seeded Gaussian inputs per seed (teacher ``x_1``), or the exact
+        population for an input width of 1. Its inputs' width must be ``widths[0]``.
+    threshold : {"loss", "overlap"}
+        The escape event (:func:`full_escape_time`).
 
     Returns
     -------
@@ -428,9 +446,26 @@ def he_sweep(
     """
     # Admitted once, here: workers (Dask threads in daemonic processes) receive the
     # admitted activation and never classify, so no time limit is needed there.
+    from saddle_escape.numeric.optimizers import Optimizer
+
     activation = admit_activation(activation)
+    if optimizer is None:
+        optimizer = Optimizer()
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"optimizer must be an Optimizer, got {type(optimizer).__name__}")
     cases = [
-        (activation, tuple(widths), tuple(bottleneck), float(e), int(s), samples, rtol)
+        (
+            activation,
+            tuple(widths),
+            tuple(bottleneck),
+            float(e),
+            int(s),
+            samples,
+            rtol,
+            optimizer,
+            data,
+            threshold,
+        )
         for e in eps_values
         for s in range(seeds)
     ]

@@ -180,6 +180,66 @@ class FullNetworkSystem(GradientSystem):
     def __init__(self, network: Network, data: Dataset, activation: CompiledActivation, loss: Loss):
         self.network, self.data = network, data
         self.activation, self.loss_function = activation, loss
+        self._drive: np.ndarray | None = None
+        self._mode: tuple[np.ndarray, float, np.ndarray] | None = None
+
+    def drive(self) -> np.ndarray:
+        r"""The correlation :math:`C = \mathbb E[y\,x^\top]` over the data set, ``(m, d)``.
+
+        For one output its row is :math:`c = \mathbb E[y\,x]` and :math:`\Gamma = \lVert c\rVert`
+        (DESIGN §5).
+        """
+        if self._drive is None:
+            weights = np.asarray(self.data.weights, dtype=float)[:, None]
+            targets = np.asarray(self.data.targets, dtype=float)
+            self._drive = (targets * weights).T @ np.asarray(self.data.inputs, dtype=float)
+        return self._drive
+
+    def _top_mode(self) -> tuple[np.ndarray, float, np.ndarray]:
+        """(u₁, s₁, v₁): the top singular triple of C (for one output: 1, Γ, ĉ)."""
+        if self._mode is None:
+            U, S, Vt = np.linalg.svd(self.drive(), full_matrices=False)
+            self._mode = (U[:, 0], float(S[0]), Vt[0])
+        return self._mode
+
+    def progress_target(self) -> float:
+        r"""Γ: ‖E[y x]‖ for one output; the largest singular value of C for several.
+
+        The overlap measure's target :math:`\mathbb E[y\,\hat c^\top x] = \Gamma`.
+        """
+        return self._top_mode()[1]
+
+    def progress(self, state) -> float:
+        r"""The overlap :math:`\mathbb E[f(x)\,\hat c^\top x]` (one output).
+
+        For several outputs, the top mode's strength :math:`u_1^\top\mathbb E[f(x)\,x^\top]v_1`
+        (the first escape's mode; when the top singular value is degenerate the mode SVD
+        returns is one choice among many: use the loss threshold then).
+
+        Examples
+        --------
+        >>> from saddle_escape.numeric.functions import compile_activation, get_loss
+        >>> data = Dataset(np.array([[1.0], [-1.0]]), np.array([[2.0], [-2.0]]))
+        >>> net = Network((np.array([[1.0]]), np.array([[0.5]])))
+        >>> system = FullNetworkSystem(net, data, compile_activation("linear"), get_loss("squared"))
+        >>> system.progress_target(), system.progress(system.initial_state())
+        (2.0, 0.5)
+        """
+        u, target, v = self._top_mode()
+        if target == 0:
+            raise ValueError(
+                "Γ = ‖E[y x]‖ = 0 on this data set: no first-order drive, so the escape happens "
+                "at higher order on another clock; use the loss threshold"
+            )
+        net = unflatten(state, self.network)
+        a = np.asarray(self.data.inputs, dtype=float)
+        for l, w in enumerate(net.weights):
+            z = a @ w.T
+            if net.biases is not None:
+                z = z + net.biases[l]
+            a = self.activation.sigma(z) if l < net.depth - 1 else z
+        weights = np.asarray(self.data.weights, dtype=float)
+        return float(((a @ u) * weights) @ (np.asarray(self.data.inputs, dtype=float) @ v))
 
     def initial_state(self) -> np.ndarray:
         return flatten(self.network)

@@ -26,6 +26,15 @@ from saddle_escape.classes import (
 from saddle_escape.classes import classify as _classify
 from saddle_escape.classes.drift import DriftLaw, drift_law
 from saddle_escape.classes.gate import build_model
+from saddle_escape.numeric.calibration import (
+    Architecture,
+    Calibration,
+    HeldOutTable,
+    calibrate,
+    held_out_table,
+    predict_tau,
+)
+from saddle_escape.numeric.data import DataTask, GammaEstimate, empirical_gamma, load_data
 from saddle_escape.numeric.escape import EscapePoint, EscapeResult, escape_time
 from saddle_escape.numeric.extrapolation import Extrapolation, extrapolate
 from saddle_escape.numeric.flow import FlowTrajectory, integrate_flow
@@ -33,6 +42,16 @@ from saddle_escape.numeric.functions import CompiledActivation, Loss, compile_ac
 from saddle_escape.numeric.identity import IdentityCheck, check_identity, imbalances
 from saddle_escape.numeric.network import Backprop, Dataset, Network, backprop, random_network
 from saddle_escape.numeric.reduced import ReducedDynamics
+from saddle_escape.numeric.simulate import FullEscape, full_escape_time, he_network
+from saddle_escape.numeric.store import CaseRecord, ResultsStore
+from saddle_escape.numeric.sweep import SweepSpec, SweepSummary, load_spec, run_sweep
+from saddle_escape.numeric.teachers import (
+    GaussianTask,
+    ModeEscapes,
+    mode_escape_times,
+    overlap_trajectory,
+    saxe_escape_time,
+)
 from saddle_escape.symbolic import (
     ConvergenceError,
     ExpressionError,
@@ -141,4 +160,28 @@ __all__ = [
     "ReducedModel",
     "reduced_model",
     "__version__",
+    "Architecture",
+    "Calibration",
+    "HeldOutTable",
+    "calibrate",
+    "held_out_table",
+    "predict_tau",
+    "DataTask",
+    "GammaEstimate",
+    "empirical_gamma",
+    "load_data",
+    "FullEscape",
+    "full_escape_time",
+    "he_network",
+    "CaseRecord",
+    "ResultsStore",
+    "SweepSpec",
+    "SweepSummary",
+    "load_spec",
+    "run_sweep",
+    "GaussianTask",
+    "ModeEscapes",
+    "mode_escape_times",
+    "overlap_trajectory",
+    "saxe_escape_time",
 ]

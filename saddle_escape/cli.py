@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from saddle_escape import commands
+from saddle_escape.numeric.optimizers import KINDS
 from saddle_escape.symbolic.outcomes import ConvergenceError, Status, TimeLimitError
 from saddle_escape.symbolic.timeouts import time_limit
 
@@ -125,13 +126,29 @@ FRACTION_HELP = (
 )
 
 
-#: Modules whose ``register(add)`` adds their commands (``add(name, handler, help)``
+#: ``figure NAME`` choices: the keys of :data:`saddle_escape.figures.FIGURES` (a test
+#: checks), listed here so that building the parser does not import matplotlib.
+FIGURE_NAMES = (
+    "scalar-reduction",
+    "universality",
+    "critical-depth",
+    "off-manifold",
+    "imbalance",
+    "signal-geometry",
+    "anisotropy",
+    "mode-ratios",
+    "staircase",
+    "real-covariates",
+    "optimizers",
+)
+
+#: Modules whose ``register(add)`` adds their commands (``predict --torch`` is in
+#: ``commands_data``) (``add(name, handler, help)``
 #: returns the subparser with ``--json`` and ``--time-limit`` already on it). None of them
 #: imports an optional extra at import time.
 _COMMAND_MODULES = (
     "saddle_escape.commands_data",
     "saddle_escape.commands_sweep",
-    "saddle_escape.commands_torch",
 )
 
 
@@ -301,6 +318,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="d (default N); d = 1 uses the exact population loss",
     )
     sim.add_argument("--samples", type=_count, default=256, help="P for d > 1 (default 256)")
+    sim.add_argument(
+        "--data",
+        default=None,
+        metavar="SOURCE",
+        help="train on a data set instead of Gaussian samples (the data set is the "
+        "population): a .npz/.npy/.csv file, a bundled scikit-learn set (digits, wine, …; "
+        "extra 'data') or gaussian:D:N; d and P come from it",
+    )
+    sim.add_argument("--target", default=None, metavar="COLUMN", help="with --data: the target")
+    sim.add_argument(
+        "--labels",
+        default="centred",
+        metavar="ENCODING",
+        help="with --data: the target encoding (centred, ovr:K, parity, linear:J, …)",
+    )
+    sim.add_argument(
+        "--threshold",
+        choices=("loss", "overlap"),
+        default="loss",
+        help="escape when the loss falls to 1/2 of its start (default) or when the overlap "
+        "E[f·ĉᵀx] reaches 1/2 of Γ (conventions §5)",
+    )
+    sim.add_argument(
+        "--optimizer",
+        choices=KINDS,
+        default="flow",
+        help="flow (default: gradient flow, adaptive), gd, sgd (minibatches) or momentum "
+        "(heavy ball); τ★ is in gradient-flow time, steps × η",
+    )
+    sim.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="the step η of gd, sgd and momentum (default 0.01)",
+    )
+    sim.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="minibatch size B (sgd; optional for momentum)",
+    )
+    sim.add_argument(
+        "--momentum", type=float, default=None, help="heavy-ball μ in [0, 1) (default 0.9)"
+    )
+    sim.add_argument(
+        "--replacement",
+        action="store_true",
+        help="draw minibatch rows with replacement (default: without, epoch by epoch)",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.add_argument("--workers", type=_positive_int, default=0, help="processes (0: all cores)")
     sim.add_argument(
@@ -341,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     figure.add_argument("--quiet", action="store_true", help="no progress bar")
     figure.add_argument(
         "name",
-        choices=("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"),
+        choices=FIGURE_NAMES,
     )
     figure.add_argument(
         "--out",

@@ -23,8 +23,14 @@ from saddle_escape.numeric.functions import compile_activation
 from saddle_escape.numeric.identity import check_identity
 from saddle_escape.numeric.measured import DEFAULT_EPS, measure_asymptotics
 from saddle_escape.numeric.network import Dataset, example_targets, random_network
+from saddle_escape.numeric.optimizers import Optimizer
 from saddle_escape.numeric.simulate import he_sweep, local_executor, slope_summary
-from saddle_escape.report import REPORT_REDUCED, build_report, registry_classifications
+from saddle_escape.report import (
+    REPORT_REDUCED,
+    build_report,
+    registry_classifications,
+    report_steps,
+)
 from saddle_escape.symbolic.asymptotics import asymptotics, critical_depth_law, expected_slope
 from saddle_escape.symbolic.identity import (
     derive_identity,
@@ -301,12 +307,72 @@ def _executor(args):
             yield None
 
 
+#: Defaults of ``simulate --lr`` (discrete optimizers) and ``--momentum`` (heavy ball).
+DEFAULT_LR, DEFAULT_MOMENTUM = 0.01, 0.9
+
+
+def _optimizer(args) -> Optimizer:
+    """The optimizer of ``simulate --optimizer/--lr/--batch-size/--momentum``."""
+    kind = args.optimizer
+    if kind == "flow":
+        given = [
+            flag
+            for flag, value in (
+                ("--lr", args.lr),
+                ("--batch-size", args.batch_size),
+                ("--momentum", args.momentum),
+            )
+            if value is not None
+        ]
+        if given or args.replacement:
+            raise ValueError(
+                f"{', '.join(given) or '--replacement'} needs a discrete optimizer: add "
+                "--optimizer gd, sgd or momentum (the default, flow, integrates gradient flow)"
+            )
+        return Optimizer()
+    if kind == "sgd" and args.batch_size is None:
+        raise ValueError("--optimizer sgd needs --batch-size B (e.g. --batch-size 64)")
+    momentum = args.momentum
+    if kind == "momentum" and momentum is None:
+        momentum = DEFAULT_MOMENTUM
+    try:
+        return Optimizer(
+            kind,
+            lr=DEFAULT_LR if args.lr is None else args.lr,
+            batch_size=args.batch_size,
+            momentum=momentum,
+            replacement=args.replacement,
+        )
+    except ValueError as exc:
+        raise ValueError(f"--optimizer {kind}: {exc}") from None
+
+
 def simulate_command(args):
     bottleneck = _bottleneck(args)
     eps = [float(v) for v in _eps_list(args.eps)]
     width = _simulate_width(args)
-    d = args.input_dim or width
+    data, samples = None, args.samples
+    if args.data is not None:
+        from saddle_escape.numeric.data import load_data
+
+        if args.input_dim is not None:
+            raise ValueError("--input-dim comes from --data (its number of columns)")
+        task = load_data(args.data, target=args.target, labels=args.labels)
+        if task.m != 1:
+            raise ValueError(
+                f"--data {args.data}: {task.m} target columns; simulate fits a scalar output"
+            )
+        data, samples, d = task.dataset(), task.n, task.d
+    elif args.target is not None or args.labels != "centred":
+        raise ValueError("--target and --labels are for --data SOURCE")
+    else:
+        d = args.input_dim or width
     widths = (d,) + (width,) * (args.depth - 1) + (1,)
+    optimizer = _optimizer(args)
+    if optimizer.batch_size is not None and d > 1 and optimizer.batch_size > samples:
+        raise ValueError(
+            f"--batch-size {optimizer.batch_size} is larger than the data set ({samples} samples)"
+        )
     compile_activation(args.activation)  # fail fast on a bad activation
     start = time.perf_counter()
     bar = _progress_bar(len(eps) * args.seeds, args.quiet, "full-network escapes")
@@ -317,9 +383,12 @@ def simulate_command(args):
             bottleneck,
             eps,
             args.seeds,
-            samples=args.samples,
+            samples=samples,
             executor=executor,
             progress=bar.update,
+            optimizer=optimizer,
+            data=data,
+            threshold=args.threshold,
         )
     summary = slope_summary(records)
     r = len(bottleneck)
@@ -328,15 +397,22 @@ def simulate_command(args):
         "widths": list(widths),
         "bottleneck": list(bottleneck),
         "r": r,
+        "optimizer": optimizer.to_dict(),
+        "threshold": args.threshold,
+        "data": None if args.data is None else task.to_dict(),
         **summary,
         "expected_slope": expected_slope(r),
         "law": critical_depth_law(r),
         "records": [rec.to_dict() for rec in records],
         "seconds": time.perf_counter() - start,
     }
-    text = render.simulation(
-        payload, seeds=args.seeds, samples=args.samples, law=critical_depth_law(r)
-    )
+    text = render.simulation(payload, seeds=args.seeds, samples=samples, law=critical_depth_law(r))
+    if args.data is not None:
+        text = f"data {task.name}: n = {task.n}, d = {task.d}\n{text}"
+    if optimizer.kind != "flow":
+        text += f"\noptimizer: {optimizer.label}; τ★ in gradient-flow time (steps × η)" + (
+            ", the minibatch seed of each run is its seed" if optimizer.stochastic else ""
+        )
     return payload, text
 
 
@@ -372,13 +448,10 @@ def _progress_bar(total: int, quiet: bool, label: str = ""):
 
 
 def _steps(bar):
-    """A step function for a library ``progress`` callback: label the step, count the last."""
-    started = []
+    """A step function for a library ``progress`` callback: count a finished step, name it."""
 
     def step(label: str) -> None:
-        if started:
-            bar.update(1)
-        started.append(label)
+        bar.update(1)
         bar.set_description_str(label)
 
     return step
@@ -386,8 +459,7 @@ def _steps(bar):
 
 def report_command(args):
     out = None if args.no_figures else args.out
-    total = 3 + (0 if out is None else 5)
-    with _progress_bar(total, args.quiet) as bar:
+    with _progress_bar(report_steps(out is not None), args.quiet) as bar:
         result = build_report(out, progress=_steps(bar))
     text = render.report(result, statement(), REPORT_REDUCED)
     payload = result.to_dict()

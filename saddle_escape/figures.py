@@ -6,6 +6,7 @@ returns the data it plotted (a dict) so the report can quote the numbers.
 
 from __future__ import annotations
 
+import importlib
 import math
 import tempfile
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from saddle_escape.numeric.simulate import (  # noqa: E402
 )
 from saddle_escape.symbolic.outcomes import ConvergenceError  # noqa: E402
 
-__all__ = ["FIGURES", "draw", "check_output_dir", "check_output_file"]
+__all__ = ["FIGURES", "REPORT_FIGURES", "draw", "check_output_dir", "check_output_file"]
 
 #: Six values of ε per curve: enough for the fit (at least four) and for the eye.
 _EPS = tuple(f"{v:.6g}" for v in np.geomspace(0.1, 1e-3, 6))
@@ -329,13 +330,44 @@ def imbalance(path: list[Path]) -> dict:
     return {"max_gap": float(np.abs(drift - run.drift_integral).max())}
 
 
+def _elsewhere(module: str, function: str) -> Callable[[list[Path]], dict]:
+    """A figure drawn by ``module.function``, imported when drawn (no import cycle)."""
+
+    def draw_it(path: list[Path]) -> dict:
+        return getattr(importlib.import_module(module), function)(path)
+
+    draw_it.__name__ = draw_it.__qualname__ = function
+    return draw_it
+
+
+#: Every figure, by name (``saddle-escape figure NAME``).
 FIGURES: dict[str, Callable[[list[Path]], dict]] = {
     "scalar-reduction": scalar_reduction,
     "universality": universality,
     "critical-depth": critical_depth,
     "off-manifold": off_manifold,
     "imbalance": imbalance,
+    "signal-geometry": _elsewhere("saddle_escape.figures_theory", "signal_geometry"),
+    "anisotropy": _elsewhere("saddle_escape.figures_theory", "anisotropy"),
+    "mode-ratios": _elsewhere("saddle_escape.figures_theory", "mode_ratios"),
+    "staircase": _elsewhere("saddle_escape.figures_theory", "staircase"),
+    "real-covariates": _elsewhere("saddle_escape.figures_data", "real_covariates"),
+    "optimizers": _elsewhere("saddle_escape.figures_optimizers", "optimizers"),
 }
+#: The figures ``saddle-escape report`` draws: the paper's and the data side's theory
+#: figures (seconds each). ``real-covariates`` and ``optimizers`` run hundreds of full
+#: networks (minutes): ``saddle-escape figure NAME`` draws them.
+REPORT_FIGURES = (
+    "scalar-reduction",
+    "universality",
+    "critical-depth",
+    "off-manifold",
+    "imbalance",
+    "signal-geometry",
+    "anisotropy",
+    "mode-ratios",
+    "staircase",
+)
 
 
 def draw(name: str, path) -> dict:

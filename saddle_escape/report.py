@@ -26,6 +26,7 @@ __all__ = [
     "IdentityReport",
     "AsymptoticsRow",
     "build_report",
+    "report_steps",
     "registry_classifications",
     "registry_records",
     "identity_report",
@@ -178,12 +179,41 @@ class Report:
         }
 
 
+def report_steps(with_figures: bool) -> int:
+    """How many progress steps :func:`build_report` announces (for a progress bar's total).
+
+    Examples
+    --------
+    >>> report_steps(False) < report_steps(True)
+    True
+    """
+    from saddle_escape.figures import REPORT_FIGURES
+
+    rows = sum(1 for name in REGISTRY)  # one asymptotics row per classified entry at most
+    return 2 + rows + (len(REPORT_FIGURES) if with_figures else 0)
+
+
+def _asymptotics_job(classification: Classification) -> list[AsymptoticsRow]:
+    return asymptotics_rows([classification])
+
+
+def _figure_job(name: str, paths: list[str]) -> dict:
+    from saddle_escape.figures import draw
+
+    return draw(name, paths)
+
+
 def build_report(
     out: str | os.PathLike | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """Compute the report; with ``out``, also draw every figure into that directory.
+    """Classify the registry, expand τ★ for each, check the identity, draw the figures.
+
+    The asymptotics rows and the figures are independent jobs: they run on ``workers``
+    processes (default: one per core; ``1`` runs everything in this process), the longest
+    (the figures) first. Results are assembled in a fixed order whatever finishes first.
 
     Parameters
     ----------
@@ -191,7 +221,10 @@ def build_report(
         Directory for the figures (PNG and SVG); created if its parent exists. ``None``:
         tables only, no simulations, no files.
     progress : callable, optional
-        Called with the name of each step as it starts (for a progress bar).
+        Called with the name of each finished step (for a progress bar; see
+        :func:`report_steps` for the total).
+    workers : int, optional
+        Processes for the jobs.
 
     Examples
     --------
@@ -201,30 +234,68 @@ def build_report(
     """
     start = time.perf_counter()
     step = progress or (lambda label: None)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise TypeError(f"workers must be a positive int, got {workers!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
     if out is not None:  # fail before minutes of work, not after
-        from saddle_escape.figures import check_output_dir
+        from saddle_escape.figures import REPORT_FIGURES, check_output_dir
 
         check_output_dir(out)
-    step("classes")
+        if not os.path.isdir(out):
+            os.mkdir(out)  # its parent exists (checked above); nothing above it is created
+        figure_names = list(REPORT_FIGURES)
+    else:
+        figure_names = []
     classifications = registry_classifications()
-    step("asymptotics")
-    rows = asymptotics_rows(classifications)
-    step("identity")
+    step("classes")
+    classified = [c for c in classifications if c.class_ is not None]
+    jobs: list[tuple[str, Callable, tuple]] = [
+        (f"figure {name}", _figure_job, (name, _figure_paths(out, name))) for name in figure_names
+    ] + [(f"asymptotics {c.name}", _asymptotics_job, (c,)) for c in classified]
+    results = _run_jobs(jobs, workers, step)
     identity = identity_report()
-    figures = {} if out is None else _draw_figures(out, step)
+    step("identity")
+    rows = [
+        row for label, _, _ in jobs if label.startswith("asymptotics") for row in results[label]
+    ]
+    figures = {
+        name: {"paths": _figure_paths(out, name), "data": results[f"figure {name}"]}
+        for name in figure_names
+    }
     return Report(
         tuple(classifications), identity, tuple(rows), figures, time.perf_counter() - start
     )
 
 
-def _draw_figures(out, step: Callable[[str], None]) -> dict:
-    from saddle_escape.figures import FIGURES, draw
+def _figure_paths(out, name: str) -> list[str]:
+    return [os.path.join(out, f"{name}.{ext}") for ext in ("png", "svg")]
 
-    if not os.path.isdir(out):
-        os.mkdir(out)  # its parent exists (checked up front); nothing above it is created
-    written = {}
-    for name in FIGURES:
-        step(f"figure {name}")
-        paths = [os.path.join(out, f"{name}.{ext}") for ext in ("png", "svg")]
-        written[name] = {"paths": paths, "data": draw(name, paths)}
-    return written
+
+def _run_jobs(jobs, workers: int | None, step: Callable[[str], None]) -> dict:
+    """Run ``(label, function, arguments)`` jobs; label → result. Workers die with an error."""
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    results = {}
+    if workers <= 1:
+        for label, function, arguments in jobs:
+            results[label] = function(*arguments)
+            step(label)
+        return results
+    from concurrent.futures import as_completed
+
+    from saddle_escape.numeric.simulate import local_executor
+
+    with local_executor(workers) as pool:
+        try:
+            futures = {
+                pool.submit(function, *arguments): label for label, function, arguments in jobs
+            }
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                step(futures[future])
+        except BaseException:  # a failed job, a time limit, Ctrl-C: stop the others now
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results

@@ -131,3 +131,49 @@ def test_weights_are_checked_not_renormalised():
 def test_random_network_refuses_bad_widths(widths, options, message):
     with pytest.raises(ValueError, match=message):
         random_network(widths, seed=0, **options)
+
+
+# -- the fast path (issue 12): buffers, forward-only loss, minibatch rows ----------------
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "identity", "exp(x)/10"])
+@pytest.mark.parametrize("bias, weighted", [(False, False), (True, True)])
+def test_workspace_and_forward_loss_give_the_same_numbers(activation, bias, weighted):
+    from saddle_escape.numeric.network import Workspace, loss_value
+
+    act, loss = compile_activation(activation), get_loss("squared")
+    rng = np.random.default_rng(2)
+    weights = rng.random(40) + 0.1 if weighted else None
+    data = Dataset(
+        rng.normal(size=(40, 3)),
+        rng.normal(size=(40, 1)),
+        None if weights is None else weights / weights.sum(),
+    )
+    net = random_network((3, 5, 4, 1), seed=3, bias=bias)
+    fresh = backprop(net, data, act, loss)
+    workspace = Workspace()
+    for _ in range(2):  # the second call reuses every buffer
+        again = backprop(net, data, act, loss, workspace=workspace)
+        for g, h in zip(fresh.grad_weights, again.grad_weights, strict=True):
+            np.testing.assert_array_equal(g, h)
+    assert workspace.nbytes > 0
+    assert (
+        again.grad_weights[0] is backprop(net, data, act, loss, workspace=workspace).grad_weights[0]
+    )
+    assert float(loss_value(net, data, act, loss)) == float(fresh.loss)
+    assert float(loss_value(net, data, act, loss, workspace=workspace)) == float(fresh.loss)
+    # and both agree with the arbitrary-precision path
+    with mpmath.workdps(30):
+        exact = backprop(net.to_mpmath(), data.to_mpmath(), act, loss)
+        assert abs(loss_value(net.to_mpmath(), data.to_mpmath(), act, loss) - exact.loss) < 1e-25
+    for g, e in zip(fresh.grad_weights, exact.grad_weights, strict=True):
+        np.testing.assert_allclose(g, np.array(e, dtype=float), rtol=1e-12, atol=1e-15)
+
+
+def test_rows_make_a_minibatch():
+    data = Dataset(np.arange(6.0)[:, None], np.zeros(6), np.array([1, 1, 1, 1, 2, 2]) / 8)
+    batch = data.rows([4, 0, 0])
+    assert batch.inputs[:, 0].tolist() == [4.0, 0.0, 0.0]
+    assert batch.weights.tolist() == [0.5, 0.25, 0.25]
+    with pytest.raises(ValueError, match="non-empty"):
+        data.rows([])

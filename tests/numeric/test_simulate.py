@@ -169,6 +169,7 @@ def test_records_frame_columns_and_values():
         "tau",
         "evaluations",
         "status",
+        "optimizer",
     ]
     assert df["eps"].tolist() == [0.3, 0.1] and df["seed"].tolist() == [0, 1]
     assert df["widths"].tolist() == [(1, 4, 4, 1), (1, 4, 4, 1)]

@@ -293,6 +293,15 @@ def test_figure_command_writes_a_file(capsys, tmp_path, name, ext):
         assert data["max_manifold_distance"] < 1e-12
 
 
+def test_figure_choices_are_the_registered_figures():
+    from saddle_escape.cli import FIGURE_NAMES
+    from saddle_escape.figures import FIGURES, REPORT_FIGURES
+    from saddle_escape.render import CAPTIONS
+
+    assert FIGURE_NAMES == tuple(FIGURES) and set(CAPTIONS) == set(FIGURES)
+    assert set(REPORT_FIGURES) < set(FIGURES)
+
+
 def test_figure_bad_path(capsys, tmp_path):
     status, _, err = run(capsys, "figure", "imbalance", "--out", str(tmp_path / "x.pdf"))
     assert status == 2 and ".png or .svg" in err
@@ -302,7 +311,9 @@ def test_figure_bad_path(capsys, tmp_path):
 def test_report_writes_every_figure_and_a_summary(capsys, tmp_path):
     status, _, _ = run(capsys, "report", "--out", str(tmp_path))
     assert status == 0
-    for name in ("scalar-reduction", "universality", "critical-depth", "off-manifold", "imbalance"):
+    from saddle_escape.figures import REPORT_FIGURES
+
+    for name in REPORT_FIGURES:
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.svg").exists()
     assert "## Agreement with full networks" in (tmp_path / "summary.md").read_text()
 

@@ -1,9 +1,0 @@
-"""Command-line commands of PyTorch models (optional extra ``torch``, imported only inside handlers)."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-
-
-def register(add: Callable) -> None:
-    """Add this module's commands to the parser through ``add(name, handler, help)``."""
