@@ -40,16 +40,6 @@ _SOURCE_HELP = (
 PREDICT_BOTTLENECK = "1,2,3"
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _scale(text: str) -> str | None:
     value = text.strip().lower()
     if value == "none":
@@ -150,6 +140,8 @@ def _predict_torch(args):
 
     if args.lr is None:
         raise ValueError("--torch needs --lr η, the learning rate of the training (steps = τ★/η)")
+    if not 0 < args.lr < float("inf"):
+        raise ValueError(f"--lr must be a positive number, got {args.lr!r}")
     if args.calibrate_on is not None or args.simulate:
         raise ValueError(
             "--torch predicts from the model's own weights: --calibrate-on and --simulate "
@@ -309,7 +301,7 @@ def register(add: Callable) -> None:
     )
     predict.add_argument(
         "--lr",
-        type=_positive_float,
+        type=float,
         default=None,
         metavar="ETA",
         help="with --torch: the learning rate of the training, to count steps",
