@@ -596,7 +596,7 @@ class HeldOutTable:
 
     @property
     def median_abs_log_ratio(self) -> float | None:
-        """Median over held-out rows of |ln(τ_pred/τ_obs)| with Γ."""
+        """Median over held-out rows of ``|ln(τ_pred/τ_obs)|`` with Γ."""
         return _median_abs_log(r.ratio for r in self.rows)
 
     @property

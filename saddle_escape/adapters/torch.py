@@ -1718,10 +1718,10 @@ class ImbalanceMonitor:
         Keys: ``step``, ``loss``, ``lr`` (``None`` unless a plain SGD step),
         ``norms`` (‖W_l‖²), ``bias_norms``, ``imbalance`` (Δ_l before the step), ``rhs``,
         ``lhs`` and ``identity_gap`` (with ``lhs=True``: dΔ_l/dt from the weight
-        gradients, and |lhs − rhs| over the size of its terms), and for plain SGD steps
+        gradients, and ``|lhs − rhs|`` over the size of its terms), and for plain SGD steps
         ``imbalance_change`` (ΔΔ_l measured), ``first_order`` (η·RHS_l), ``second_order``
         (η²(‖∇W_{l+1}‖² − ‖∇W_l‖² − ‖∇b_l‖²)), ``residual`` (ΔΔ_l − first − second,
-        over |ΔΔ_l| + |first| + |second|) and ``rounding`` (over the same size: a bound on
+        over ``|ΔΔ_l| + |first| + |second|``) and ``rounding`` (over the same size: a bound on
         what float arithmetic alone leaves, (⌈log2 n⌉ + 3)·u·(‖p‖² before + after) summed
         over the tensors p of the pair, n their entries, u the unit roundoff of the
         weights' dtype: the rounding of the update itself and of the squared norms); on a
