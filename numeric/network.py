@@ -20,7 +20,7 @@ from typing import SupportsFloat, cast
 import mpmath
 import numpy as np
 import sympy as sp
-from saddle_escape.numeric.functions import CompiledActivation, Loss, compile_expressions
+from saddle_escape.numeric.functions import CompiledActivation, F, Loss, Y, compile_expressions
 from saddle_escape.symbolic.parsing import X
 
 __all__ = [
@@ -481,6 +481,19 @@ def _times_slope(activation, back, z, s, workspace, layer) -> np.ndarray:
     return np.multiply(back, slope, out=back)
 
 
+#: The squared loss ½(f − y)², evaluated without the compiled function's wrapping.
+_SQUARED = (F - Y) ** 2 / 2
+
+
+def _loss_terms(loss: Loss, f: np.ndarray, targets: np.ndarray):
+    """Per-sample loss and ∂ℓ/∂f (float64); the squared loss by the same operations as
+    its compiled expression, ``(1/2)*(f - y)**2`` and ``f - y``, without the wrapping."""
+    if loss.expression is not None and loss.expression == _SQUARED:
+        diff = f - targets
+        return (0.5 * diff**2).sum(axis=1), diff
+    return loss.value(f, targets), loss.gradient(f, targets)
+
+
 def _uniform_weight(weights: np.ndarray):
     """The common sample weight when every row has the same one (float64), else ``None``."""
     if weights.dtype == object:
@@ -624,10 +637,9 @@ def backprop(
         if l < network.depth - 1:
             a = _sigma_into(activation, z, _buffer(workspace, ("post", l), z.shape))
     f = pre[-1]
-    per_sample = loss.value(f, data.targets)
+    per_sample, delta = _loss_terms(loss, f, data.targets)
     if not np.all(np.isfinite(per_sample)):
         raise FloatingPointError(_OVERFLOW)
-    delta = loss.gradient(f, data.targets)
     deltas = [delta]
     for l in range(network.depth - 1, 0, -1):
         w = network.weights[l]

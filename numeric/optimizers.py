@@ -492,16 +492,22 @@ class _State:
             None if network.biases is None else [np.array(b, dtype=float) for b in network.biases]
         )
         self.velocity = [np.zeros_like(p) for p in self.params] if velocity else None
+        self._network: Network | None = None
 
     @property
     def params(self) -> list[np.ndarray]:
         return self.weights + (self.biases or [])
 
     def network(self) -> Network:
-        return Network(tuple(self.weights), None if self.biases is None else tuple(self.biases))
+        """The weights as a Network: a view on the arrays, which the steps update in place."""
+        if self._network is None:
+            biases = None if self.biases is None else tuple(self.biases)
+            self._network = Network(tuple(self.weights), biases)
+        return self._network
 
     def copy(self) -> _State:
         twin = object.__new__(_State)
+        twin._network = None
         twin.weights = [w.copy() for w in self.weights]
         twin.biases = None if self.biases is None else [b.copy() for b in self.biases]
         twin.velocity = None if self.velocity is None else [v.copy() for v in self.velocity]
