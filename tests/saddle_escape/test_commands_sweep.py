@@ -26,17 +26,7 @@ from saddle_escape.numeric.store import ResultsStore
 from saddle_escape.numeric.sweep import parse_spec, run_sweep
 
 from saddle_escape.cli import main
-
-CONTRACT = """
-# sweep.toml
-[grid]
-activation = ["tanh"]
-depth = [5]
-width = [16]
-bottleneck = [[2, 3, 4]]
-eps = [0.3, 0.2, 0.1]
-seed = [0, 1, 2]
-"""
+from tests.numeric.test_sweep import CONTRACT  # the issue's contract spec, stated once
 
 #: 24 small cases of about 0.1 s each: slow enough to be killed part-way.
 KILL_SPEC = """
