@@ -294,8 +294,10 @@ def admit_activation(
     return verdict
 
 
-def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
+def build_model(activation, depth, width, init, *, teacher=1, biases=None) -> ReducedModel:
     """A :class:`ReducedModel` from a name or expression string (or pass one through).
+
+    ``biases`` as :func:`~saddle_escape.symbolic.reduction.parse_biases` (none by default).
 
     Examples
     --------
@@ -305,4 +307,6 @@ def build_model(activation, depth, width, init, *, teacher=1) -> ReducedModel:
     if isinstance(activation, ReducedModel):
         return activation
     admitted = admit_activation(activation)  # the one gate: refuses what classify refuses
-    return reduced_model(admitted.sigma, depth, width, init, teacher=teacher, label=admitted.label)
+    return reduced_model(
+        admitted.sigma, depth, width, init, teacher=teacher, label=admitted.label, biases=biases
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import SupportsFloat
 
 import mpmath
@@ -66,6 +66,15 @@ FLOAT64_DIGITS = 13
 #: benchmarks need under 10 000 gradient evaluations; 20 000 end a run that will not
 #: escape in about ten seconds.
 REDUCED_BUDGET = Budget(max_evaluations=20_000)
+#: Default budget with biases: the bias relaxes fast while the scales crawl, so the explicit
+#: steps are capped until the engine turns to BDF (sigmoid ``eps,eps,eps,eps`` with an
+#: output bias at ε = 0.02: 21 000 evaluations, 2 s).
+BIASED_BUDGET = Budget(max_evaluations=100_000)
+#: The check run of an escaped point (rtol/100) gets this many times the first run's budget:
+#: the first run proved the threshold reachable, and where the right-hand side's rounding
+#: is relatively large (a one-sided series whose halves cancel at small y: ELU at ε = 1e-4
+#: needs ~30 000 evaluations at rtol 2.2e-14) a tighter tolerance costs many more steps.
+CHECK_BUDGET_FACTOR = 5
 #: Default loss fraction; see :func:`escape_time` for the automatic choice when it is
 #: provably out of reach.
 DEFAULT_FRACTION = 0.5
@@ -247,7 +256,7 @@ def _float_point(dyn, eps, system, event, rtol, budget) -> EscapePoint:
         SYSTEMS[system](finer, eps),
         event=event,
         tolerances=Tolerances(rtol=max(rtol / 100, MIN_RTOL)),
-        budget=budget,
+        budget=replace(budget, max_evaluations=CHECK_BUDGET_FACTOR * budget.max_evaluations),
     )
     evaluations = first.evaluations + second.evaluations
     if second.status is not Status.ESCAPED:
@@ -462,6 +471,7 @@ def escape_time(
     nodes: int | None = None,
     budget: Budget | None = None,
     throw: bool = True,
+    biases=None,
 ) -> EscapeResult:
     r"""Escape times :math:`\tau_\star(\varepsilon)` of the reduced dynamics.
 
@@ -496,6 +506,12 @@ def escape_time(
     throw : bool
         Raise :class:`ConvergenceError` (carrying the status and the result) when a point
         does not escape (default), or return the result with per-point statuses.
+    biases : str or sequence, optional
+        Trainable biases (``"output"``, ``"all"``, layer numbers; see
+        :func:`~saddle_escape.symbolic.reduction.parse_biases`), each one more coordinate
+        of the manifold system, starting at 0. The bias relaxes at a rate of order
+        1 + Nσ(0)² while the escape takes ε^−(r−2): the default budget is then
+        :data:`BIASED_BUDGET`.
 
     Returns
     -------
@@ -556,11 +572,17 @@ def escape_time(
             raise ValueError(f"eps must be numbers in (0, 1), got {value!r}") from None
         if not 1e-300 < number < 1:
             raise ValueError(f"eps must be in (0, 1), got {value!r}")
-    model = build_model(activation, depth, width, init, teacher=teacher)
+    model = build_model(activation, depth, width, init, teacher=teacher, biases=biases)
+    if model.biases and system != "manifold":
+        raise ValueError(
+            f"a model with biases runs on the manifold system, not {system!r}: the balanced "
+            "scalar reduction has no bias coordinate"
+        )
     dyn = ReducedDynamics(model, nodes=nodes or 48)
     fraction, notes = _choose_fraction(model, dyn, [float(v) for v in eps_list], fraction)
     if dps is None:
-        event, budget = EscapeEvent(fraction), budget or REDUCED_BUDGET
+        default = BIASED_BUDGET if model.biases else REDUCED_BUDGET
+        event, budget = EscapeEvent(fraction), budget or default
         points = [_float_point(dyn, float(v), system, event, rtol, budget) for v in eps_list]
     else:
         points = _mp_points(model, dyn, eps_list, system, dps, fraction, nodes)

@@ -16,17 +16,27 @@ from typing import SupportsFloat, cast
 
 import numpy as np
 from saddle_escape.classes.gate import build_model
-from saddle_escape.numeric.escape import EscapePoint, EscapeResult, escape_time
+from saddle_escape.numeric.escape import (
+    EscapePoint,
+    EscapeResult,
+    escape_time,
+    halfway_fraction,
+    system_for,
+)
 from saddle_escape.numeric.extrapolation import Extrapolation, extrapolate
 from saddle_escape.symbolic.asymptotics import Asymptotics, asymptotics
+from saddle_escape.symbolic.bias import BiasLaw, bias_law
 from saddle_escape.symbolic.display import frame, html_section, html_table
 from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 from saddle_escape.symbolic.reduction import ReducedModel
 
-__all__ = ["DEFAULT_EPS", "MeasuredAsymptotics", "measure_asymptotics"]
+__all__ = ["BIASED_EPS", "DEFAULT_EPS", "MeasuredAsymptotics", "measure_asymptotics"]
 
 #: Twelve values of ε from 0.1 to 1e-4, geometric (decimal strings, exact at any precision).
 DEFAULT_EPS = tuple(f"{v:.6g}" for v in np.geomspace(0.1, 1e-4, 12))
+#: With an output bias: five halvings from 0.02 (the bias's slow-manifold prefactor is
+#: approached as O(ε); smaller ε cost ~10⁵ evaluations each on the stiff biased flow).
+BIASED_EPS = ("0.02", "0.01", "0.005", "0.0025", "0.00125")
 
 
 @dataclass(frozen=True)
@@ -35,8 +45,8 @@ class MeasuredAsymptotics:
 
     Attributes
     ----------
-    theory : Asymptotics
-        Normal form, regime, singular terms.
+    theory : Asymptotics or BiasLaw
+        Normal form, regime, singular terms (with an output bias: the centred law).
     escape : EscapeResult or None
         τ★ at each ε (``None`` when the theory says the flow does not escape).
     fit : Extrapolation or None
@@ -46,7 +56,7 @@ class MeasuredAsymptotics:
     notes : tuple of str
     """
 
-    theory: Asymptotics
+    theory: Asymptotics | BiasLaw
     escape: EscapeResult | None
     fit: Extrapolation | None
     status: Status
@@ -170,12 +180,13 @@ def measure_asymptotics(
     width=None,
     init=None,
     *,
-    eps=DEFAULT_EPS,
+    eps=None,
     system: str = "scalar",
     teacher=1,
     dps: int | None = None,
     fraction: float | None = None,
     throw: bool = True,
+    biases=None,
 ) -> MeasuredAsymptotics:
     r"""Normal form and singular expansion of τ★(ε), confirmed by escape times.
 
@@ -183,8 +194,9 @@ def measure_asymptotics(
     ----------
     activation, depth, width, init, teacher
         As :func:`~saddle_escape.numeric.escape.escape_time` (or a ready ReducedModel).
-    eps : sequence
-        Decreasing geometric values of ε for the numbers (default :data:`DEFAULT_EPS`).
+    eps : sequence, optional
+        Decreasing geometric values of ε for the numbers (default :data:`DEFAULT_EPS`;
+        :data:`BIASED_EPS` with an output bias).
     system : {"scalar", "manifold"}
         The system the numbers come from (the expansion describes the scalar one).
     dps : int, optional
@@ -195,6 +207,10 @@ def measure_asymptotics(
     throw : bool
         Raise :class:`ConvergenceError` when the numbers do not confirm the theory
         (the flow does not escape, a point fails), or return the result with its status.
+    biases : str or sequence, optional
+        An output bias (``"output"``) makes the theory the slow-manifold law
+        (:func:`~saddle_escape.symbolic.bias.bias_law`) and the numbers the manifold
+        system's.
 
     Returns
     -------
@@ -211,17 +227,39 @@ def measure_asymptotics(
     >>> m.theory.regime, str(m.theory.prefactor), round(m.fit.prefactor, 6)
     ('power', '1/2', 0.5)
     """
-    model: ReducedModel = build_model(activation, depth, width, init, teacher=teacher)
-    theory = asymptotics(model, throw=False)
+    model: ReducedModel = build_model(
+        activation, depth, width, init, teacher=teacher, biases=biases
+    )
     notes: list[str] = []
+    theory: Asymptotics | BiasLaw
+    if model.biases:
+        theory = bias_law(model, throw=False)
+        if system != "manifold":
+            system = "manifold"
+            notes.append(
+                "the numbers come from the manifold system: the balanced scalar reduction "
+                "has no bias coordinate"
+            )
+    else:
+        theory = asymptotics(model, throw=False)
+    if eps is None:
+        eps = BIASED_EPS if model.biases else DEFAULT_EPS
     if theory.regime == "none":
-        result = MeasuredAsymptotics(theory, None, None, Status.NO_ESCAPE, tuple(theory.notes))
+        # The theory's notes say why; they are not repeated as notes of the numbers.
+        result = MeasuredAsymptotics(theory, None, None, Status.NO_ESCAPE)
         return _finish(result, throw)
     # The largest ε first: if it does not escape, the smaller ones are not tried. The rest
     # reuse its threshold, so every point is measured at the same fraction of 𝓛(0).
     escape = escape_time(
         model, eps=list(eps)[:1], system=system, dps=dps, fraction=fraction, throw=False
     )
+    retry = _reachable_fraction(model, escape, system) if fraction is None else None
+    if retry is not None:
+        fraction, note = retry
+        notes.append(note)
+        escape = escape_time(
+            model, eps=list(eps)[:1], system=system, dps=dps, fraction=fraction, throw=False
+        )
     if escape.status.ok and len(eps) > 1:
         rest = escape_time(
             model,
@@ -259,9 +297,34 @@ def measure_asymptotics(
     return _finish(MeasuredAsymptotics(theory, escape, fit, status, tuple(notes)), throw)
 
 
+def _reachable_fraction(model, escape: EscapeResult, system: str) -> tuple[float, str] | None:
+    """A reachable threshold when the default one lies below the stationary point the
+    flow settles at after escaping (leaky ReLU: 0.5005·𝓛(0) at ε = 0.1), else ``None``.
+
+    Only called when the expansion predicts escape (k > 0), so the floor is where the
+    escaped flow stops, not a trap before escape; the singular terms of τ★ do not depend
+    on the threshold (conventions §3).
+    """
+    point = escape.points[0]
+    if point.status is not Status.NO_ESCAPE or point.loss_floor is None:
+        return None
+    dyn = system_for(model, float(point.eps), system)
+    loss0 = float(dyn.loss(dyn.initial_state()))
+    ratio = point.loss_floor / loss0
+    if not 0 < ratio < 1:
+        return None
+    chosen = halfway_fraction(ratio)
+    return chosen, (
+        f"the flow escapes but settles at a stationary point with 𝓛 ≈ {ratio:.4f}·𝓛(0), "
+        f"above the default threshold {escape.fraction:g}·𝓛(0); escape is measured at "
+        f"{chosen:g}·𝓛(0) instead (halfway to that floor; the singular terms of τ★ do not "
+        "depend on the threshold). Pass fraction explicitly to choose another."
+    )
+
+
 def _finish(result: MeasuredAsymptotics, throw: bool) -> MeasuredAsymptotics:
     if throw and not result.status.ok:
-        reason = "; ".join(result.notes) or result.status.message
+        reason = "; ".join(result.notes or result.theory.notes) or result.status.message
         raise ConvergenceError(
             f"{result.theory.model.label}: {reason}", status=result.status, result=result
         )

@@ -92,7 +92,7 @@ class ReducedDynamics:
             raise ValueError("numbers need a numeric width N, not a symbol")
         self.model = model
         self.nodes = nodes
-        Y = model.Y
+        Y = model.parameters  # the scales, then the biases (if any)
         n = len(Y)
         exact = model.loss_expression()
         self.exact = exact is not None
@@ -105,9 +105,10 @@ class ReducedDynamics:
             exprs = [exact, *grad, *hess]
             self._np = _lambdify(Y, exprs, "numpy")
             self._mp = _lambdify(Y, exprs[: 1 + n], "mpmath")
-            y = sp.Symbol("y", positive=True)
-            P = exact.xreplace(model.scalar_substitution(y))
-            self._scalar_mp = _lambdify((y,), [P, sp.diff(P, y)], "mpmath")
+            if not model.biases:  # the balanced scalar reduction has no bias coordinate
+                y = sp.Symbol("y", positive=True)
+                P = exact.xreplace(model.scalar_substitution(y))
+                self._scalar_mp = _lambdify((y,), [P, sp.diff(P, y)], "mpmath")
         elif has_piecewise(model.sigma):
             # Piecewise σ: σ, σ', σ'' of one variable, and F with its Y-derivatives layer by
             # layer. Compiled whole, the nested Max/Min/Piecewise expression F(Y; g) grows
@@ -128,10 +129,11 @@ class ReducedDynamics:
             self._full_exprs = (F, dF)
             self._full_np_hessian = None  # with second derivatives: compiled on first use
             self._full_mp = _lambdify((*Y, G), [F, *dF], "mpmath")
-            # The balanced reduction directly in y (two outputs instead of L + 1).
-            y = sp.Symbol("y", positive=True)
-            scalar = F.xreplace(model.scalar_substitution(y))
-            self._scalar_full_mp = _lambdify((y, G), [scalar, sp.diff(scalar, y)], "mpmath")
+            if not model.biases:
+                # The balanced reduction directly in y (two outputs instead of L + 1).
+                y = sp.Symbol("y", positive=True)
+                scalar = F.xreplace(model.scalar_substitution(y))
+                self._scalar_full_mp = _lambdify((y, G), [scalar, sp.diff(scalar, y)], "mpmath")
         self._layered = not self.exact and has_piecewise(model.sigma)
 
     # -- float64 ----------------------------------------------------------------------
@@ -151,8 +153,9 @@ class ReducedDynamics:
         n = len(Y)
         if order >= 2 and self._full_np_hessian is None:
             F, dF = self._full_exprs
-            d2F = [sp.diff(d, y) for d in dF for y in self.model.Y]
-            self._full_np_hessian = _lambdify((*self.model.Y, G), [F, *dF, *d2F], "numpy")
+            parameters = self.model.parameters
+            d2F = [sp.diff(d, y) for d in dF for y in parameters]
+            self._full_np_hessian = _lambdify((*parameters, G), [F, *dF, *d2F], "numpy")
         function = self._full_np_hessian if order >= 2 else self._full_np
         values = [np.broadcast_to(v, g.shape) for v in function(*Y, g)]
         d2F = None
@@ -183,7 +186,7 @@ class ReducedDynamics:
 
     def evaluate(self, Y, *, hessian: bool = True) -> tuple:
         """Loss, gradient and (unless ``hessian=False``: ``None``) Hessian at ``Y`` (float64)."""
-        n = self.model.depth
+        n = len(self.model.parameters)
         Y = [float(v) for v in Y]
         if self.exact:
             values = [float(v) for v in self._np(*Y)]
@@ -320,7 +323,7 @@ class ReducedDynamics:
         rule computed once; for piecewise σ only its node count is used (the half-line
         rule with as many nodes, cut at the kink crossings of ``Y``).
         """
-        n = self.model.depth
+        n = len(self.model.parameters)
         Y = [to_mpf(v) for v in Y]
         if self.exact:
             values = self._mp(*Y)

@@ -36,7 +36,7 @@ class _Reduced(GradientSystem):
 
 @register_system
 class ManifoldSystem(_Reduced):
-    """The reduced flow in the layer scales ``Y`` (``L`` states).
+    """The reduced flow in the layer scales ``Y`` (``L`` states), then the biases if any.
 
     Examples
     --------
@@ -85,6 +85,8 @@ class ManifoldSystem(_Reduced):
         >>> system.trapped_floor(np.array([1.0, 0.01, -0.01, 1e-6]), 0.49) is None
         True
         """
+        if self.model.biases:
+            return None  # the trap is the bias-free network's: a bias moves the plane
         constants = _positive_bounded(self.model.sigma)
         depth = self.model.depth
         if constants is None or depth < 3 or not state[depth - 2] > 0:
@@ -101,7 +103,8 @@ class ManifoldSystem(_Reduced):
             f"σ ≥ 0 with σ(z) ∈ [{a:.6g}, {b:.6g}] for z ≥ 0, so while Y_{layer} > 0 the loss "
             f"is at least ½s²(1 − (b − a)²/(2πa²)); Y_{layer} cannot reach 0, where the output "
             f"is constant and 𝓛 ≥ s²/2 = {s2 / 2:.6g}, since the loss is already "
-            f"{loss!r} and never rises"
+            f"{loss!r} and never rises (an output bias, biases='output' or --biases output, "
+            "fits the offset σ(0) and the flow escapes: saddle_escape.symbolic.bias)"
         )
 
 
@@ -139,6 +142,14 @@ class ScalarSystem(_Reduced):
     """
 
     name = "scalar"
+
+    def __init__(self, dynamics: ReducedDynamics, eps: float):
+        if dynamics.model.biases:
+            raise ValueError(
+                "the balanced scalar reduction has no bias coordinate: a model with biases "
+                "runs on the manifold system (system='manifold')"
+            )
+        super().__init__(dynamics, eps)
 
     def _point(self, y: float) -> list[float]:
         return [y if v is None else float(v) for v in self.model.init]

@@ -61,6 +61,7 @@ from saddle_escape.symbolic import (
     parse_expression,
 )
 from saddle_escape.symbolic.asymptotics import Asymptotics, AsymptoticTerm, asymptotics
+from saddle_escape.symbolic.bias import BiasLaw, bias_law
 from saddle_escape.symbolic.identity import (
     IdentityDerivation,
     IdentityVerification,
@@ -157,6 +158,8 @@ __all__ = [
     "Asymptotics",
     "AsymptoticTerm",
     "asymptotics",
+    "BiasLaw",
+    "bias_law",
     "ReducedModel",
     "reduced_model",
     "__version__",

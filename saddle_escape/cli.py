@@ -263,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--system", choices=("manifold", "scalar"), default=system, help=system_help
         )
         command.add_argument("--fraction", type=float, default=None, help=FRACTION_HELP)
+        command.add_argument(
+            "--biases",
+            default=None,
+            help="trainable biases starting at 0: output, all, or 1-based layers (manifold "
+            "system; the output bias lets class D escape)",
+        )
 
     ode = add("ode", commands.ode_command, "the reduced system, P(y) and the normal form")
     reduced_arguments(ode)

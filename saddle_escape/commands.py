@@ -21,7 +21,7 @@ from saddle_escape.classes.gate import build_model
 from saddle_escape.numeric.escape import escape_time
 from saddle_escape.numeric.functions import compile_activation
 from saddle_escape.numeric.identity import check_identity
-from saddle_escape.numeric.measured import DEFAULT_EPS, measure_asymptotics
+from saddle_escape.numeric.measured import measure_asymptotics
 from saddle_escape.numeric.network import Dataset, example_targets, random_network
 from saddle_escape.numeric.optimizers import Optimizer
 from saddle_escape.numeric.simulate import he_sweep, local_executor, slope_summary
@@ -159,7 +159,14 @@ def identity_check_command(args):
 
 
 def _model(args):
-    return build_model(args.activation, args.depth, args.width, args.init, teacher=args.teacher)
+    return build_model(
+        args.activation,
+        args.depth,
+        args.width,
+        args.init,
+        teacher=args.teacher,
+        biases=getattr(args, "biases", None),
+    )
 
 
 def _eps_list(text: str) -> list[str]:
@@ -214,7 +221,7 @@ def escape_command(args):
 
 
 def asymptotics_command(args):
-    eps = _eps_list(args.eps) if args.eps else list(DEFAULT_EPS)
+    eps = _eps_list(args.eps) if args.eps else None
     with _progress_bar(1, args.quiet, "expansion and escape times") as bar:
         measured = measure_asymptotics(
             _model(args), eps=eps, system=args.system, fraction=args.fraction, throw=False

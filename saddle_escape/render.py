@@ -218,8 +218,20 @@ def identity_check(check, statement_text: str, *, widths, samples, seed, neuronw
 
 
 def normal_form(asym) -> list[str]:
-    """Lines for an :class:`~saddle_escape.symbolic.asymptotics.Asymptotics`."""
+    """Lines for an :class:`~saddle_escape.symbolic.asymptotics.Asymptotics` (or a
+    :class:`~saddle_escape.symbolic.bias.BiasLaw`)."""
     exactness = "exact" if asym.exact else f"numeric, {asym.dps} digits"
+    if not hasattr(asym, "normal_form"):  # the output-bias law
+        lines = [
+            f"centred loss ({exactness}): P_c(y) = P_c(0) − k·y^{asym.p}, k = "
+            + ("-" if asym.k is None else number(asym.k))
+            + (f"; slow-manifold metric λ = {number(asym.lam)}" if asym.lam is not None else ""),
+            f"regime: {asym.regime}" + (f", τ★ ∝ ε^-{asym.exponent}" if asym.exponent else ""),
+        ]
+        if asym.prefactor is not None:
+            term = "·ln(1/ε)" if asym.regime == "log" else f"·ε^-{asym.exponent}"
+            lines.append(f"τ★(ε) = ({number(asym.prefactor)}){term} · (1 + o(1))")
+        return lines + [f"note: {n}" for n in asym.notes]
     lines = [
         f"normal form ({exactness}): dy/dt = {sp.sstr(asym.normal_form())} + …",
         f"regime: {asym.regime}" + (f", τ★ ∝ ε^-{asym.exponent}" if asym.exponent else ""),
@@ -287,13 +299,14 @@ def asymptotics(measured, system: str) -> str:
     """The theory's expansion and what the escape times say about it."""
     lines = normal_form(measured.theory)
     fit, count = measured.fit, 0 if measured.escape is None else len(measured.escape.points)
+    system = system if measured.escape is None else measured.escape.system
     if fit is not None and fit.prefactor is not None and fit.regime == "power":
         theory = measured.theory.prefactor
         lines.append(
             f"from τ★ on {count} values of ε ({system} system): exponent "
             f"{fit.exponent:.10g} ± {fit.exponent_error:.1e}, prefactor "
             f"{fit.prefactor:.14g} ± {fit.prefactor_error:.1e}"
-            + (f" (normal form: {float(theory):.14g})" if theory is not None else "")
+            + (f" (theory: {float(theory):.14g})" if theory is not None else "")
         )
     elif fit is not None and fit.prefactor is not None and fit.regime == "log":
         lines.append(

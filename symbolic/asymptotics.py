@@ -687,9 +687,10 @@ def _piecewise_coefficients(model, order, dps, seconds) -> tuple[list, bool, int
     return c, exact, sum(m.quadratures for m in moments)
 
 
-def _smooth_coefficients(model, order, dps, seconds) -> tuple[list, bool, int]:
-    """c_1 … c_order of P(y) for σ analytic at 0 (and wherever the layers after the
-    bottleneck sit)."""
+def _smooth_coefficients(model, order, dps, seconds, centred=False) -> tuple[list, bool, int]:
+    r"""c_1 … c_order of P(y) for σ analytic at 0 (and wherever the layers after the
+    bottleneck sit); ``centred``: of the loss with the output's mean removed,
+    :math:`P_c = P - \tfrac12(\mathbb E F)^2` (an output bias at its optimum)."""
     h = sp.Symbol("h", real=True)
     f, h_factored, prefix = model.scalar_output_factored()
     del f, h_factored
@@ -710,6 +711,7 @@ def _smooth_coefficients(model, order, dps, seconds) -> tuple[list, bool, int]:
         model.teacher,
         order,
         dps,
+        centred,
         seconds=seconds,
         what=f"the Gaussian expectations of the y-series for {model.label!r}",
     )
@@ -721,7 +723,7 @@ def _smooth_coefficients(model, order, dps, seconds) -> tuple[list, bool, int]:
 _EXACT_OPS_LIMIT = 300
 
 
-def _smooth_expectations(A, h, prefix, s, order, dps) -> tuple[list, bool, int]:
+def _smooth_expectations(A, h, prefix, s, order, dps, centred=False) -> tuple[list, bool, int]:
     exact, quadratures = True, 0
     series = []
     for v in A:
@@ -729,10 +731,19 @@ def _smooth_expectations(A, h, prefix, s, order, dps) -> tuple[list, bool, int]:
         if sp.count_ops(v) > _EXACT_OPS_LIMIT:
             v, exact = sp.N(v, dps + 10), False
         series.append(sp.expand(v))
+    means = []
+    if centred:  # E[A_m], for the square of the output's mean
+        for v in series:
+            value, is_exact = _expectation(v, dps)
+            exact = exact and is_exact
+            quadratures += not is_exact
+            means.append(value)
     c = [sp.Integer(0)]
     for m in range(1, order + 1):
         integrand = -s * G * series[m] + sum(series[i] * series[m - i] for i in range(m + 1)) / 2
         value, is_exact = _expectation(sp.expand(integrand), dps)
+        if centred:
+            value -= sum(means[i] * means[m - i] for i in range(m + 1)) / 2
         exact = exact and is_exact
         quadratures += not is_exact
         c.append(sp.simplify(value) if exact else sp.Float(sp.N(value, dps + 5), dps + 5))
@@ -767,9 +778,14 @@ def _offset_note(model, piecewise: bool, p: int, negative: bool) -> str | None:
             "this bias-free init does not escape; `saddle-escape escape` runs the flow to its "
             "stationary point and proves its loss floor. The output-only bottleneck "
             "(init 1,…,1,eps) has p = 1 with k > 0 and a finite limit where the threshold "
-            "is reachable"
+            "is reachable. A trainable output bias removes the offset (`--biases output`, "
+            "biases='output'): the centred loss then drives at order r and the flow "
+            "escapes with the slow-manifold law of saddle_escape.symbolic.bias"
         )
-    return f"{why} with c_p < 0 (the correlation): the flow escapes"
+    return (
+        f"{why} with c_p < 0 (the correlation): the flow escapes (with an output bias, "
+        "`--biases output`, the offset is fitted first and the law is the centred one)"
+    )
 
 
 # -- α = 0: how far to go, and when no order can drive ------------------------------------
@@ -963,6 +979,11 @@ def asymptotics(
     """
     started = time.perf_counter()
     _check_arguments(model, extra_terms, dps)
+    if model.biases:
+        raise ValueError(
+            "asymptotics expands the bias-free balanced reduction; with an output bias use "
+            "saddle_escape.symbolic.bias.bias_law (measure_asymptotics chooses it)"
+        )
     if not isinstance(throw, bool):
         raise TypeError(f"throw must be True or False, got {throw!r}")
     time_limit_seconds = check_time_limit(time_limit_seconds, "time_limit_seconds")

@@ -33,6 +33,7 @@ __all__ = [
     "ReducedModel",
     "reduced_model",
     "parse_init",
+    "parse_biases",
     "parse_width",
     "parse_teacher",
     "LossBound",
@@ -186,6 +187,56 @@ def parse_init(init, depth: int) -> tuple[sp.Expr | None, ...]:
     return tuple(out)
 
 
+def parse_biases(biases, depth: int) -> tuple[int, ...]:
+    r"""The layers with a trainable bias, 0-based and sorted: ``"output"``, ``"all"``,
+    ``"none"``, or 1-based layer numbers (``"2,4"`` or a sequence).
+
+    On the manifold the bias of hidden layer l is :math:`b_l = (B_l/\sqrt N)\,1_N`
+    (so :math:`\|b_l\| = |B_l|`) and the output's is the scalar :math:`B_L`; each
+    starts at 0 and is one more coordinate of the gradient flow.
+
+    Examples
+    --------
+    >>> parse_biases("output", 4), parse_biases("all", 3), parse_biases("2, 4", 4)
+    ((3,), (0, 1, 2), (1, 3))
+    >>> parse_biases(None, 4)
+    ()
+    >>> parse_biases("5", 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: biases '5': layer 5 is not one of the layers 1..4
+    """
+    if biases is None:
+        return ()
+    if isinstance(biases, str):
+        text = biases.strip().lower()
+        if text in ("", "none"):
+            return ()
+        if text == "output":
+            return (depth - 1,)
+        if text == "all":
+            return tuple(range(depth))
+        parts: list = [p.strip() for p in text.split(",")]
+    else:
+        try:
+            parts = list(biases)
+        except TypeError:
+            raise ValueError(
+                f"biases {biases!r}: give 'output', 'all', 'none' or layer numbers"
+            ) from None
+    layers = set()
+    for part in parts:
+        text = str(part)
+        if isinstance(part, bool) or not text.isdigit():
+            raise ValueError(
+                f"biases {biases!r}: {part!r} is not a layer number (or 'output', 'all', 'none')"
+            )
+        if not 1 <= int(text) <= depth:
+            raise ValueError(f"biases {biases!r}: layer {text} is not one of the layers 1..{depth}")
+        layers.add(int(text) - 1)
+    return tuple(sorted(layers))
+
+
 def _one_signed(sigma: sp.Expr) -> int | None:
     """1 if σ ≥ 0 on the real line is proven, −1 if σ ≤ 0 is, else ``None``."""
     candidates = [sigma]
@@ -236,6 +287,9 @@ class ReducedModel:
         Initial scale per layer; ``None`` for the bottleneck layers (scale ε).
     teacher : sympy.Expr
         s.
+    biases : tuple of int
+        0-based layers with a trainable bias (:func:`parse_biases`), each starting at 0;
+        empty for the bias-free network of the conventions.
     """
 
     sigma: sp.Expr
@@ -244,12 +298,20 @@ class ReducedModel:
     width: sp.Expr
     init: tuple
     teacher: sp.Expr = sp.Integer(1)
+    biases: tuple[int, ...] = ()
     Y: tuple[sp.Symbol, ...] = field(init=False, repr=False)
+    B: tuple[sp.Symbol, ...] = field(init=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(
             self, "Y", tuple(sp.Symbol(f"Y{l + 1}", real=True) for l in range(self.depth))
         )
+        object.__setattr__(self, "B", tuple(sp.Symbol(f"B{l + 1}", real=True) for l in self.biases))
+
+    @property
+    def parameters(self) -> tuple[sp.Symbol, ...]:
+        """The flow's coordinates: the scales Y_1 … Y_L, then the biases B_l (if any)."""
+        return self.Y + self.B
 
     @property
     def bottleneck(self) -> tuple[int, ...]:
@@ -264,11 +326,13 @@ class ReducedModel:
     def output(self) -> sp.Expr:
         """:math:`F(Y; g)`."""
         N = self.width
-        z = self.Y[0] * G / sp.sqrt(N)
-        for l in range(1, self.depth):
-            z = self.Y[l] * self.sigma.xreplace({X: z})
-        # z is now Y_L σ(...); the output carries √N.
-        return sp.sqrt(N) * z
+        bias = dict(zip(self.biases, self.B, strict=True))
+        z = self.Y[0] * G / sp.sqrt(N) + bias.get(0, 0) / sp.sqrt(N)
+        for l in range(1, self.depth - 1):
+            z = self.Y[l] * self.sigma.xreplace({X: z}) + bias.get(l, 0) / sp.sqrt(N)
+        # The output carries √N (N identical units) and the scalar output bias.
+        last = self.depth - 1
+        return sp.sqrt(N) * self.Y[last] * self.sigma.xreplace({X: z}) + bias.get(last, 0)
 
     def integrand(self) -> sp.Expr:
         r""":math:`\tfrac12(F - s g)^2`."""
@@ -284,8 +348,9 @@ class ReducedModel:
         return gaussian_expectation(self.integrand())
 
     def initial_point(self, eps) -> tuple:
-        """``Y(0)`` with the bottleneck layers at ``eps``."""
-        return tuple(eps if v is None else v for v in self.init)
+        """The coordinates at t = 0 (:attr:`parameters`): ``Y(0)`` with the bottleneck layers
+        at ``eps``, then the biases at 0."""
+        return tuple(eps if v is None else v for v in self.init) + (0,) * len(self.biases)
 
     def scalar_substitution(self, y=Y_SCALAR) -> dict:
         """``{Y_b: y for b in B} ∪ {Y_l: init_l otherwise}``."""
@@ -330,7 +395,7 @@ class ReducedModel:
         Returns
         -------
         LossBound or None
-            ``None`` when SymPy cannot prove σ one-signed.
+            ``None`` when SymPy cannot prove σ one-signed, or the model has biases.
 
         Examples
         --------
@@ -343,6 +408,8 @@ class ReducedModel:
         >>> reduced_model(sp.Abs(X), 4, 16, "1,eps,eps,eps").loss_lower_bound().value  # even σ
         1/2
         """
+        if self.biases:
+            return None  # the bounds below are for the bias-free network
         if sp.expand(self.sigma.xreplace({X: -X}) - self.sigma) == 0:
             return LossBound(
                 self.teacher**2 / 2,
@@ -374,7 +441,7 @@ class ReducedModel:
         loss = self.loss_expression()
         if loss is None:
             return None
-        return tuple(-sp.diff(loss, y) for y in self.Y)
+        return tuple(-sp.diff(loss, y) for y in self.parameters)
 
     def to_dict(self) -> dict:
         return {
@@ -388,6 +455,7 @@ class ReducedModel:
             "teacher_value": float(self.teacher),
             "bottleneck": [b + 1 for b in self.bottleneck],
             "r": self.r,
+            "biases": [l + 1 for l in self.biases],
         }
 
 
@@ -424,7 +492,14 @@ def parse_width(width) -> sp.Expr:
 
 
 def reduced_model(
-    activation: sp.Expr, depth: int, width, init, *, teacher=1, label: str | None = None
+    activation: sp.Expr,
+    depth: int,
+    width,
+    init,
+    *,
+    teacher=1,
+    label: str | None = None,
+    biases=None,
 ) -> ReducedModel:
     """Build a :class:`ReducedModel` from user input (names, strings or numbers).
 
@@ -443,6 +518,9 @@ def reduced_model(
         s ≠ 0.
     label : str, optional
         How the activation is named in results.
+    biases : str or sequence, optional
+        Layers with a trainable bias (:func:`parse_biases`): ``"output"``, ``"all"`` or
+        1-based layer numbers; none by default (the conventions' bias-free network).
 
     Raises
     ------
@@ -472,4 +550,10 @@ def reduced_model(
             f"activation {label!r} has free parameters {sorted(s.name for s in extra)}; "
             "substitute numbers for the reduced dynamics"
         )
-    return ReducedModel(sigma, label, depth, N, parse_init(init, depth), s)
+    layers = parse_biases(biases, depth)
+    if layers and sigma.has(sp.Max, sp.Min, sp.Abs, sp.Piecewise, sp.Heaviside, sp.sign):
+        raise ValueError(
+            f"biases are supported for σ smooth on the line (the class D activations), not "
+            f"for the piecewise {label!r}: its kink crossings move with the biases"
+        )
+    return ReducedModel(sigma, label, depth, N, parse_init(init, depth), s, layers)

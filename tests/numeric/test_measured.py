@@ -124,3 +124,25 @@ def test_escape_result_to_frame_without_pandas(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match=r"to_frame\(\) needs pandas: pip install pandas"):
         _measured().escape.to_frame()
+
+
+def test_a_floor_the_escaped_flow_settles_at_moves_the_default_threshold():
+    # Leaky ReLU escapes (k > 0) but settles at 0.5005·𝓛(0): the default ½ is out of reach,
+    # so the measurement retries halfway to that floor and confirms the law there.
+    eps = ["0.02", "0.01", "0.005", "0.0025"]
+    m = measure_asymptotics("leaky_relu", 4, 16, "1,eps,eps,eps", eps=eps)
+    assert m.status is Status.SUCCESS and m.escape.fraction == 0.76
+    assert any("settles at a stationary point" in n for n in m.notes)
+    assert abs(m.fit.prefactor - float(m.theory.prefactor)) <= m.fit.prefactor_error
+    # An explicit fraction is the user's: no retry.
+    fixed = measure_asymptotics(
+        "leaky_relu", 4, 16, "1,eps,eps,eps", eps=eps, fraction=0.5, throw=False
+    )
+    assert fixed.status is Status.NO_ESCAPE
+
+
+def test_theory_notes_are_not_repeated_as_notes_of_the_numbers():
+    m = measure_asymptotics("sigmoid", 4, 16, "1,eps,eps,eps", throw=False)
+    assert m.status is Status.NO_ESCAPE and m.theory.notes and m.notes == ()
+    with pytest.raises(Exception, match="class D"):
+        measure_asymptotics("sigmoid", 4, 16, "1,eps,eps,eps")
