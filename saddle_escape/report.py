@@ -19,6 +19,7 @@ from saddle_escape.classes.universality import Classification
 from saddle_escape.numeric.identity import IdentityCheck, check_identity
 from saddle_escape.numeric.network import Dataset, random_network
 from saddle_escape.symbolic.asymptotics import Asymptotics, asymptotics
+from saddle_escape.symbolic.bias import BiasLaw, bias_law
 from saddle_escape.symbolic.identity import IdentityVerification, verify_identity
 
 __all__ = [
@@ -109,14 +110,14 @@ class AsymptoticsRow:
 
     activation: str
     class_: UniversalityClass
-    result: Asymptotics | None
+    result: Asymptotics | BiasLaw | None
     reason: str | None = None
 
     def to_dict(self) -> dict:
         record = {"activation": self.activation, "class": self.class_.value}
         if self.result is None:
             return {**record, "error": self.reason}
-        return {**record, **self.result.to_dict()}
+        return {**self.result.to_dict(), **record}  # the row's name ("… + output bias")
 
 
 def asymptotics_rows(
@@ -146,6 +147,16 @@ def asymptotics_rows(
             rows.append(AsymptoticsRow(name, c.class_, None, str(exc)))
             continue
         rows.append(AsymptoticsRow(name, c.class_, result))
+        if c.class_ is UniversalityClass.D and result.regime == "none":
+            # The bias-free flow does not escape; with an output bias it does (the law of
+            # saddle_escape.symbolic.bias), so the table shows both.
+            try:
+                biased = build_model(name, depth, width, init, biases="output")
+                law = bias_law(biased, time_limit_seconds=ASYMPTOTICS_TIME_LIMIT, throw=False)
+            except (ValueError, RuntimeError) as exc:
+                rows.append(AsymptoticsRow(f"{name} + output bias", c.class_, None, str(exc)))
+                continue
+            rows.append(AsymptoticsRow(f"{name} + output bias", c.class_, law))
     return rows
 
 

@@ -772,6 +772,14 @@ def _offset_note(model, piecewise: bool, p: int, negative: bool) -> str | None:
         "correlation with the teacher with a negative one, and the lower order wins: "
         f"p = {p}"
     )
+    offset = ""
+    if model.depth - 1 not in model.bottleneck:
+        offset = (
+            " On the manifold, where the O(1) layers move too, the O(1) output layer "
+            "carries the offset √N·Y_L·E σ(z_{L−1}) from t = 0: 𝓛(0) is mostly the offset's "
+            "cost, and the flow halves it in O(1) time by shrinking Y_L, which fits nothing "
+            "of the teacher (not a saddle escape)."
+        )
     if negative:
         return (
             f"{why} with c_p > 0 (the offset's cost): the loss rises as the bottleneck grows, so "
@@ -780,11 +788,13 @@ def _offset_note(model, piecewise: bool, p: int, negative: bool) -> str | None:
             "(init 1,…,1,eps) has p = 1 with k > 0 and a finite limit where the threshold "
             "is reachable. A trainable output bias removes the offset (`--biases output`, "
             "biases='output'): the centred loss then drives at order r and the flow "
-            "escapes with the slow-manifold law of saddle_escape.symbolic.bias"
+            "escapes with the slow-manifold law of saddle_escape.symbolic.bias." + offset
         )
     return (
-        f"{why} with c_p < 0 (the correlation): the flow escapes (with an output bias, "
-        "`--biases output`, the offset is fitted first and the law is the centred one)"
+        f"{why} with c_p < 0 (the correlation): the loss first falls as the bottleneck "
+        "grows; whether it falls to the threshold the escape times say, since the offset's "
+        "cost at the next order can stop the flow at a shallow minimum (with an output bias, "
+        "`--biases output`, the offset is fitted first and the law is the centred one)." + offset
     )
 
 

@@ -99,6 +99,8 @@ def test_report_has_the_registry_table_the_identity_and_every_asymptotics_row(ca
     rows = {r["activation"]: r for r in data["asymptotics"]}
     assert rows["relu"]["prefactor"] == "2" and rows["relu"]["regime"] == "power"
     assert rows["sigmoid"]["regime"] == "none" and rows["tanh"]["exponent"] == 1
+    biased = rows["sigmoid + output bias"]
+    assert biased["regime"] == "power" and biased["biases"] == [4] and biased["lambda"] == "5"
 
 
 @settings(max_examples=30)

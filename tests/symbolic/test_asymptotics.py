@@ -191,6 +191,23 @@ def test_class_d_offset_sets_p_and_k_P_by_the_conventions(name, offset):
     assert any(n.startswith(f"σ(0) = {sp.sstr(offset)} ≠ 0 (class D)") for n in a.notes)
 
 
+def test_class_d_note_tells_an_o1_output_layer_from_a_small_one():
+    # With the output layer O(1) the manifold flow halves 𝓛(0) (mostly the offset's cost) by
+    # shrinking Y_L: the note says so; with a small output layer there is no such offset.
+    from saddle_escape.numeric.engine import integrate_to_escape
+    from saddle_escape.numeric.escape import system_for
+
+    small = asymptotics(build_model("sigmoid", 4, 16, "1,eps,eps,eps"), throw=False)
+    note = next(n for n in small.notes if "(class D)" in n)
+    assert "--biases output" in note and "shrinking Y_L" not in note
+    model = build_model("sigmoid", 4, 16, "1,1,eps,1")
+    big = asymptotics(model, throw=False)
+    note = next(n for n in big.notes if "(class D)" in n)
+    assert big.p == 1 and big.regime == "none" and "shrinking Y_L" in note
+    run = integrate_to_escape(system_for(model, 0.01, "manifold"))
+    assert run.status.value == "escaped" and run.tau < 1 and run.state[-1] < 0.7
+
+
 def test_class_d_first_layer_bottleneck_is_fast_and_finite():
     # Nested exact constants σ(σ(…)) after a first-layer bottleneck used to take minutes
     # to expand; they are evaluated to dps digits now, and the work is time-limited.
