@@ -33,9 +33,12 @@ When the output layer is one of the r bottleneck layers, at small scales
     = \frac{\sqrt\lambda\;{}_2F_1\!\big(\tfrac12, \tfrac{r-2}2; \tfrac r2; \beta^2\big)}
       {(r-2)\,k}\,\varepsilon^{-(r-2)}\,(1 + o(1)),\qquad \beta^2 = 1 - 1/\lambda,
 
-for r ≥ 3 (:math:`\sqrt\lambda\arcsin\beta/(\beta k\varepsilon)` at r = 3), and
-:math:`\tau_\star = (\sqrt\lambda/k)\ln(1/\varepsilon) + O(1)` at r = 2. With λ = 1 (σ(0) = 0)
-both reduce to the critical-depth law of conventions §3. The law is checked against the
+for r ≥ 3 (:math:`\sqrt\lambda\arcsin\beta/(\beta k\varepsilon)` at r = 3): the slow
+rate vanishes at the origin, so the fast-slow split is exact as ε → 0. At r = 2 it is not
+(the slow rate stays k/√λ while the bias relaxes at rate λ): the origin is a hyperbolic
+saddle and :math:`\tau_\star = \mu^{-1}\ln(1/\varepsilon) + O(1)` with μ its unstable rate
+(:func:`saddle_rate`), which tends to k/√λ as k/λ → 0. With λ = 1 (σ(0) = 0) both reduce
+to the critical-depth law of conventions §3. The law is checked against the
 manifold flow with the bias as a coordinate (``tests/numeric/test_bias.py``).
 
 Hidden-layer biases are simulated (:class:`~saddle_escape.numeric.systems.ManifoldSystem`)
@@ -47,6 +50,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+import mpmath
 import sympy as sp
 from saddle_escape.symbolic.asymptotics import (
     MAX_ORDER,
@@ -58,7 +62,7 @@ from saddle_escape.symbolic.asymptotics import (
 from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 from saddle_escape.symbolic.reduction import ReducedModel
 
-__all__ = ["BiasLaw", "bias_law", "slow_factor"]
+__all__ = ["BiasLaw", "bias_law", "saddle_rate", "slow_factor"]
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class BiasLaw:
 def slow_factor(lam: sp.Expr, r: int) -> sp.Expr:
     r"""The factor the output bias puts on the leading term: :math:`\sqrt\lambda\,
     {}_2F_1(\tfrac12, \tfrac{r-2}2; \tfrac r2; 1 - 1/\lambda)` for r ≥ 3, :math:`\sqrt\lambda`
-    for r = 2 (the log coefficient); exact where SymPy expands the hypergeometric function.
+    for r = 2 (the slow-manifold limit of the log coefficient's inverse rate: the exact
+    coefficient is ``1/saddle_rate(k, λ)``); exact where SymPy expands ₂F₁.
 
     Examples
     --------
@@ -171,6 +176,39 @@ def slow_factor(lam: sp.Expr, r: int) -> sp.Expr:
         sp.hyper([sp.Rational(1, 2), sp.Rational(r - 2, 2)], [sp.Rational(r, 2)], beta2)
     )
     return sp.simplify(sp.sqrt(lam) * series)
+
+
+def saddle_rate(k: sp.Expr, lam: sp.Expr) -> sp.Expr:
+    r"""The unstable rate μ of the saddle with an output bias at r = 2: the positive root of
+    :math:`\mu^2(\mu + \lambda) = k^2(\mu + 1)`.
+
+    At r = 2 the origin is a hyperbolic saddle of the flow in :math:`(Y_b, Y_L, B_L)`, whose
+    linearization is :math:`\dot x = Mx`, :math:`M = \begin{pmatrix}0&k&0\\k&-a^2&-a\\
+    0&-a&-1\end{pmatrix}`, :math:`a^2 = \lambda - 1`; its characteristic polynomial is the
+    cubic above (one positive root, by Descartes' rule), and
+    :math:`\tau_\star = \mu^{-1}\ln(1/\varepsilon) + O(1)`. The slow-manifold value
+    :math:`k/\sqrt\lambda` is its limit as :math:`k/\lambda \to 0`: unlike r ≥ 3, where
+    the slow rate vanishes at the origin, here the bias's finite lag shifts the
+    coefficient (sigmoid ``1,1,eps,eps``: 154.3012 against 154.7001).
+
+    Examples
+    --------
+    >>> saddle_rate(sp.Integer(1), sp.Integer(1))  # no bias coupling: μ = k
+    1
+    >>> mu = saddle_rate(sp.Rational(1, 64), sp.Integer(5))
+    >>> round(float(mu), 7), round(float(sp.Rational(1, 64) / sp.sqrt(5)), 7)
+    (0.0070072, 0.0069877)
+    """
+    mu = sp.Symbol("mu", positive=True)
+    cubic = sp.Poly(mu**3 + lam * mu**2 - k**2 * mu - k**2, mu)
+    if all(c.is_Rational for c in cubic.all_coeffs()):
+        roots = [r for r in cubic.real_roots() if r.is_positive]
+        return roots[0]
+    prec = max(30, *(getattr(c, "_prec", 53) * 3 // 10 for c in cubic.all_coeffs()))
+    values = mpmath.polyroots(
+        [sp.N(c, prec) for c in cubic.all_coeffs()], maxsteps=200, extraprec=2 * prec
+    )
+    return sp.Float(max(mpmath.re(v) for v in values), prec)
 
 
 def _output_mean_slope(model: ReducedModel, dps: int) -> tuple[sp.Expr, bool]:
@@ -306,9 +344,11 @@ def bias_law(
             if mu_exact
             else sp.Float(1 + model.width * mu**2, dps)
         )
-        factor = slow_factor(lam, p)
-        prefactor = factor / k if p == 2 else factor / ((p - 2) * k)
         exact = exact and mu_exact
+        if p == 2:
+            prefactor = 1 / saddle_rate(k, lam)
+        else:
+            prefactor = slow_factor(lam, p) / ((p - 2) * k)
         prefactor = sp.simplify(prefactor) if exact else sp.Float(sp.N(prefactor, dps), dps)
     law = BiasLaw(model, p, k, lam, regime, prefactor, exact, dps, tuple(notes))
     return _finish(law, throw)

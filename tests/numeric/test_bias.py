@@ -8,6 +8,7 @@ the bias-free critical-depth law where σ(0) = 0, and finite differences of the 
 """
 
 import json
+import math
 
 import mpmath
 import numpy as np
@@ -19,7 +20,7 @@ from saddle_escape.numeric.extrapolation import extrapolate
 from saddle_escape.numeric.measured import measure_asymptotics
 from saddle_escape.numeric.reduced import ReducedDynamics
 from saddle_escape.symbolic.asymptotics import asymptotics
-from saddle_escape.symbolic.bias import bias_law, slow_factor
+from saddle_escape.symbolic.bias import bias_law, saddle_rate, slow_factor
 from saddle_escape.symbolic.reduction import parse_biases
 
 from saddle_escape.cli import main
@@ -155,3 +156,23 @@ def test_cli_escape_with_an_output_bias(capsys):
     assert payload["points"][0]["status"] == "escaped"
     code = main(["escape", "--activation", "sigmoid", "--eps", "0.02", "--biases", "9"])
     assert code == 2 and "layer 9" in capsys.readouterr().err
+
+
+def test_at_r_2_the_log_coefficient_is_the_saddles_unstable_rate():
+    # The differences τ(ε/10) − τ(ε) over ln 10 tend to 1/μ (μ the positive root of
+    # μ²(μ + λ) = k²(μ + 1)); measured 154.30115, against the slow-manifold √λ/k = 154.70.
+    model = build_model("sigmoid", 4, 16, "1,1,eps,eps", biases="output")
+    law = bias_law(model)
+    assert law.regime == "log" and law.lam == 5
+    taus = [p.tau for p in escape_time(model, eps=[1e-4, 1e-5, 1e-6]).points]
+    slopes = [(b - a) / math.log(10) for a, b in zip(taus, taus[1:], strict=False)]
+    assert abs(slopes[-1] - float(law.prefactor)) <= 1e-5 * float(law.prefactor)
+    assert abs(slopes[-1] - math.sqrt(5) / float(law.k)) > 1e-3 * slopes[-1]
+
+
+def test_the_saddle_rate_is_the_linearization_s_eigenvalue():
+    k, lam = 0.0144542098728603, 5.0
+    a = math.sqrt(lam - 1)
+    M = np.array([[0, k, 0], [k, -(a**2), -a], [0, -a, -1]])
+    expected = np.linalg.eigvalsh(M).max()
+    assert abs(float(saddle_rate(sp.Float(k, 30), sp.Integer(5))) - expected) < 1e-15
