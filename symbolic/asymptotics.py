@@ -481,10 +481,10 @@ def _series_coefficients(f: sp.Expr, h: sp.Symbol, prefix: sp.Expr, order: int) 
     return tuple(series.coeff(y, m).xreplace({h: prefix}) for m in range(order + 1))
 
 
-def _check_arguments(model, extra_terms, dps) -> None:
+def _check_arguments(model, extra_terms, dps, what: str = "asymptotics") -> None:
     if not isinstance(model, ReducedModel):
         raise TypeError(
-            f"asymptotics needs a ReducedModel, got {model!r} ({type(model).__name__}); build "
+            f"{what} needs a ReducedModel, got {model!r} ({type(model).__name__}); build "
             "one with saddle_escape.build_model(activation, depth, width, init), e.g. "
             "build_model('tanh', 4, 16, '1,eps,eps,eps')"
         )

@@ -54,6 +54,7 @@ import mpmath
 import sympy as sp
 from saddle_escape.symbolic.asymptotics import (
     MAX_ORDER,
+    _check_arguments,
     _expectation,
     _is_zero,
     _json_string,
@@ -266,6 +267,7 @@ def bias_law(
     >>> law.regime, law.exponent, law.lam, round(float(law.prefactor), 4)
     ('power', 1, 5, 179.8701)
     """
+    _check_arguments(model, 0, dps, "bias_law")
     last = model.depth - 1
     if model.biases != (last,):
         raise ValueError(

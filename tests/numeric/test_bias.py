@@ -136,6 +136,8 @@ def test_bias_inputs_that_cannot_be_served_are_refused_by_name():
         escape_time(model, eps=[0.1], system="scalar")
     with pytest.raises(ValueError, match="bias_law"):
         asymptotics(model)
+    with pytest.raises(TypeError, match="bias_law needs a ReducedModel"):
+        bias_law("sigmoid")
 
 
 def test_measure_asymptotics_takes_the_bias_law_and_the_manifold_numbers():
