@@ -178,3 +178,24 @@ def test_the_saddle_rate_is_the_linearization_s_eigenvalue():
     M = np.array([[0, k, 0], [k, -(a**2), -a], [0, -a, -1]])
     expected = np.linalg.eigvalsh(M).max()
     assert abs(float(saddle_rate(sp.Float(k, 30), sp.Integer(5))) - expected) < 1e-15
+
+
+def test_the_full_network_with_biases_started_on_the_manifold_is_the_reduced_flow():
+    # Full matrices and bias vectors (b_l = B_l/√N · 1 on the manifold, zero at t = 0), the
+    # population loss on the same Gauss rule, backpropagation: every bias trains, as with
+    # biases="all" in the reduced model. A wrong bias normalization would change τ★.
+    from saddle_escape.numeric.network import Network
+    from saddle_escape.numeric.simulate import (
+        full_escape_time,
+        manifold_network,
+        population_dataset,
+    )
+
+    net = manifold_network([1.0, 0.05, 0.05], 4)
+    net = Network(net.weights, tuple(np.zeros(w.shape[0]) for w in net.weights))
+    full = full_escape_time(net, population_dataset(48), "sigmoid", rtol=1e-12)
+    reduced = escape_time("sigmoid", 3, 4, "1,eps,eps", [0.05], biases="all")
+    assert full.status.value == "escaped"
+    assert abs(full.tau - reduced.points[0].tau) <= 1e-9 * full.tau
+    output_only = escape_time("sigmoid", 3, 4, "1,eps,eps", [0.05], biases="output")
+    assert abs(output_only.points[0].tau - full.tau) > 1e-3 * full.tau  # the hidden ones matter
