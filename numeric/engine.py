@@ -448,6 +448,8 @@ def integrate_to_escape(
                 f"; the last good state, t = {t:.6g}, has 𝓛 = {final_loss:.6g} = "
                 f"{final_loss / loss0:.4f}·𝓛(0)"
             )
+            if status is Status.NON_FINITE:  # a run-off to infinity shows in the state's size
+                message += f" and max |θ| = {float(np.abs(state).max()):.3g}"
         return EngineRun(
             status=status,
             tau=tau,
