@@ -2,8 +2,9 @@
 
 * Every float64 escape time's ``digits`` is a lower bound of its true agreement, checked
   against the closed form of the exact linear case (both systems, many ε, several
-  tolerances) and against 30-digit mpmath references for tanh and GELU; and no point is
-  credited with more than float64 holds (:data:`FLOAT64_DIGITS`).
+  tolerances) and against 30-digit references for tanh and GELU on both systems (scalar:
+  escape_time's mpmath route; manifold: an independent Bulirsch–Stoer route here); and no
+  point is credited with more than float64 holds (:data:`FLOAT64_DIGITS`).
 * Extrapolated exponents and prefactors lie within their error bars of the exact values
   (linear: ε^-2/2 exactly; tanh ``1,eps,eps,eps``: exponent 1 and the normal form's
   prefactor to 30 digits), from float64 and from 30-digit data, on several ε grids; and no
@@ -92,12 +93,13 @@ def relative_error(value, exact) -> float:
         return float(abs(mpmath.mpf(value) - exact) / abs(exact))
 
 
-def assert_digits_are_lower_bounds(case, result, indices):
-    """Every point: 10^-digits ≥ its true relative error, and digits ≤ FLOAT64_DIGITS."""
+def assert_digits_are_lower_bounds(case, result, indices, exact=reference):
+    """Every point: 10^-digits ≥ its true relative error (against ``exact(case, index)``),
+    and digits ≤ FLOAT64_DIGITS."""
     table = []
     for i, point in zip(indices, result.points, strict=True):
         assert point.status.ok, (case, CALIBRATION_EPS[i], point.message)
-        error = relative_error(point.tau, reference(case, i))
+        error = relative_error(point.tau, exact(case, i))
         table.append((CALIBRATION_EPS[i], point.digits, -math.log10(error) if error else math.inf))
         assert 0 <= point.digits <= FLOAT64_DIGITS
         assert error <= 10.0**-point.digits, (case, table[-1])
@@ -170,6 +172,211 @@ def test_float64_never_claims_more_than_it_holds(case):
     assert all(d["digits"] <= FLOAT64_DIGITS for d in result.to_dict()["points"])
     with pytest.raises(ValueError, match="rtol must be at least 2.22e-14"):
         escape_time(*LINEAR, [0.1], rtol=MIN_RTOL / 2)
+
+
+# -- (a') the manifold system: float64 digits against independent 30-digit references -------
+
+#: Indices of CALIBRATION_EPS with manifold references: ε = 0.3 … 8.46e-4.
+MANIFOLD_INDICES = [0, 2, 4, 6, 8, 11]
+#: τ★ of ``(σ, 4, 16, "1,eps,eps,eps")`` on the manifold system (the full four-dimensional
+#: reduced flow) at CALIBRATION_EPS[i], from :func:`manifold_reference`, a route independent
+#: of the float64 engine (DOP853, float64 Gauss quadrature) and of escape_time's mpmath
+#: routes (``escape_time(..., system="manifold", dps=30)`` takes over 5 min a point): the
+#: flow integrated in t by Gragg–Bulirsch–Stoer extrapolation, E_g by the trapezoid rule in
+#: g, F and ∇𝓛 by the chain rule written out below, the event by Newton on the last step.
+#: Computed twice, one process at a time on the 2-core machine: (dps 38, trapezoid step 0.22
+#: on |g| ≤ 13.5, up to 14 columns, tolerance 1e-32: 10-54 s a point for tanh, 60-181 s for
+#: GELU) and (dps 46, step 0.175 on |g| ≤ 15.5, up to 16 columns, tolerance 1e-40: 24-132 s
+#: for tanh, 158-471 s for GELU); 53 min in all. At every point the two agree to a relative
+#: 10^-31.9 or less (tanh 31.9-32.9 digits, GELU 32.4-33.1); the second is stored, rounded
+#: to 32 digits.
+#: :func:`test_a_stored_manifold_reference_is_recomputed` recomputes one (slow).
+MANIFOLD_REFERENCES = {
+    "tanh": {
+        0: "2.1448778682070351846883449787483",  # ε = 0.3
+        2: "8.7853109729162306501353715867516",  # ε = 0.103159
+        4: "28.335256647629035208997774105559",  # ε = 0.0354723
+        6: "85.291717006127919405532351290044",  # ε = 0.0121976
+        8: "250.97198530823943842350254934409",  # ε = 0.00419427
+        11: "1250.7691522737190286915291362284",  # ε = 0.000845731
+    },
+    "gelu": {
+        0: "16.009608299775091026959425706694",  # ε = 0.3
+        2: "64.30952338315878680118052891727",  # ε = 0.103159
+        4: "210.46626957999597368489559389939",  # ε = 0.0354723
+        6: "639.31819487667936123125093238269",  # ε = 0.0121976
+        8: "1889.4546163838614435222593704527",  # ε = 0.00419427
+        11: "9439.3951495127251526191871896459",  # ε = 0.000845731
+    },
+}
+
+
+def manifold_exact(case: str, index: int):
+    with mpmath.workdps(40):
+        return mpmath.mpf(MANIFOLD_REFERENCES[case][index])
+
+
+def _sigma_and_slope(case):
+    """σ and σ' at one point, at the current mpmath precision (tanh or GELU, erf form)."""
+    if case == "tanh":
+        return lambda z: (mpmath.tanh(z), 1 / mpmath.cosh(z) ** 2)
+    root2, density = mpmath.sqrt(2), 1 / mpmath.sqrt(2 * mpmath.pi)
+
+    def gelu(z):  # z Φ(z) and Φ(z) + z φ(z)
+        cdf = (1 + mpmath.erf(z / root2)) / 2
+        return z * cdf, cdf + z * density * mpmath.exp(-z * z / 2)
+
+    return gelu
+
+
+def _manifold_loss_gradient(case, step, cutoff, width=16, teacher=1):
+    """𝓛(Y) and ∇𝓛 of the depth-4 reduced model (conventions §3),
+    F = √N Y4 σ(Y3 σ(Y2 σ(Y1 g/√N))), E_g by the trapezoid rule in g on |g| ≤ cutoff."""
+    values = _sigma_and_slope(case)
+    step, count = mpmath.mpf(step), int(cutoff / float(step))
+    density = 1 / mpmath.sqrt(2 * mpmath.pi)
+    rule = [
+        (k * step, step * density * mpmath.exp(-((k * step) ** 2) / 2))
+        for k in range(-count, count + 1)
+    ]
+    if case == "tanh":  # odd σ: the integrands are even in g, so g ≥ 0 only
+        rule = [(g, w if g == 0 else 2 * w) for g, w in rule if g >= 0]
+    root, s = mpmath.sqrt(width), mpmath.mpf(teacher)
+
+    def evaluate(Y):
+        Y1, Y2, Y3, Y4 = Y
+        loss, grad = mpmath.mpf(0), [mpmath.mpf(0)] * 4
+        for g, w in rule:
+            h1, d1 = values(Y1 * g / root)
+            h2, d2 = values(Y2 * h1)
+            h3, d3 = values(Y3 * h2)
+            residual = root * Y4 * h3 - s * g
+            c = w * residual
+            b3 = c * root * Y4 * d3  # w·residual·∂F/∂(Y3 h2)
+            b2 = b3 * Y3 * d2  # w·residual·∂F/∂(Y2 h1)
+            loss += c * residual / 2
+            grad[3] += c * root * h3
+            grad[2] += b3 * h2
+            grad[1] += b2 * h1
+            grad[0] += b2 * Y2 * d1 * g / root
+        return loss, grad
+
+    return evaluate
+
+
+def _extrapolated_step(rate, Y, h, tol, columns, work):
+    """One Gragg–Bulirsch–Stoer step: the midpoint rule with 2, 4, …, 2·columns substeps,
+    extrapolated in h²; ``(Y(t + h), gap, column)``, or ``(None, None, columns)`` when no
+    column agrees with the one before to ``tol``."""
+    table = []
+    for j in range(columns):
+        n = 2 * (j + 1)
+        work[0] += n + 1
+        hs = h / n
+        z0, z1 = Y, [y + hs * d for y, d in zip(Y, rate(Y), strict=True)]
+        for _ in range(n - 1):
+            z0, z1 = z1, [a + 2 * hs * d for a, d in zip(z0, rate(z1), strict=True)]
+        row = [[(a + b + hs * d) / 2 for a, b, d in zip(z0, z1, rate(z1), strict=True)]]
+        for k in range(1, j + 1):
+            ratio = (mpmath.mpf(n) / (n - 2 * k)) ** 2 - 1
+            row.append(
+                [a + (a - b) / ratio for a, b in zip(row[k - 1], table[j - 1][k - 1], strict=True)]
+            )
+        table.append(row)
+        if j >= 2:
+            scale = mpmath.mpf("1e-3")
+            gap = max(
+                abs(a - b) / max(abs(a), scale) for a, b in zip(row[j], row[j - 1], strict=True)
+            )
+            if gap < tol:
+                return row[j], gap, j
+    return None, None, columns
+
+
+def manifold_reference(case, eps, *, dps, step, cutoff, columns, max_work=300_000):
+    """τ★ (loss fraction ½) of ``(case, 4, 16, "1,eps,eps,eps")`` on the manifold system at
+    ``dps`` digits, independently of saddle_escape's integrators and quadratures.
+
+    Gradient flow dY/dt = −∇𝓛 from Y = (1, ε, ε, ε), Bulirsch–Stoer steps to a relative
+    tolerance 10^(6 − dps) (step length adapted, at most 2000 steps and ``max_work``
+    gradient evaluations); the step that crosses ½𝓛(0) is shortened by Newton's method on
+    𝓛(t) − ½𝓛(0), with d𝓛/dt = −|∇𝓛|² (at most 40 iterations). Returns (τ★, evaluations).
+    """
+    with mpmath.workdps(dps):
+        tol = mpmath.mpf(10) ** (6 - dps)
+        evaluate = _manifold_loss_gradient(case, step, cutoff)
+        work = [0]
+
+        def rate(Y):
+            if work[0] > max_work:
+                raise RuntimeError(f"more than {max_work} gradient evaluations")
+            return [-d for d in evaluate(Y)[1]]
+
+        def advance(Y, h):  # Y(t + h) in 1, 2, 4, … 32 equal steps
+            for parts in (1, 2, 4, 8, 16, 32):
+                z = Y
+                for _ in range(parts):
+                    z, _, _ = _extrapolated_step(rate, z, h / parts, tol, columns, work)
+                    if z is None:
+                        break
+                else:
+                    return z
+            raise RuntimeError(f"no Bulirsch–Stoer step converges over h = {h}")
+
+        eps = mpmath.mpf(eps)
+        Y = [mpmath.mpf(1), eps, eps, eps]
+        target = evaluate(Y)[0] / 2
+        t, h = mpmath.mpf(0), mpmath.mpf(1) / 100
+        for _ in range(2000):
+            new, gap, column = _extrapolated_step(rate, Y, h, tol, columns, work)
+            if new is None:
+                h /= 2
+                continue
+            loss_new = evaluate(new)[0]
+            if loss_new <= target:
+                break
+            Y, t = new, t + h
+            grow = 0.9 * (tol / max(gap, tol * 1e-30)) ** (mpmath.mpf(1) / (2 * column + 1))
+            if column <= columns - 6:
+                grow = max(grow, 1.5)
+            h *= min(3, max(0.3, grow))
+        else:
+            raise RuntimeError("no escape within 2000 steps")
+        loss = evaluate(Y)[0]
+        last = h * (loss - target) / (loss - loss_new)
+        for _ in range(40):
+            loss, grad = evaluate(advance(Y, last))
+            delta = (loss - target) / mpmath.fsum(d * d for d in grad)
+            last += delta
+            if abs(delta) < tol * abs(last):
+                return t + last, work[0]
+        raise RuntimeError("Newton's method on the escape event does not converge")
+
+
+@pytest.mark.parametrize("rtol", [None, 1e-8, MIN_RTOL])
+@pytest.mark.parametrize("case", ["tanh", "gelu"])
+def test_manifold_digits_are_lower_bounds(case, rtol):
+    # rtol None: escape_time's default (1e-12); MIN_RTOL: the engine's floor, where both
+    # computations agree on more digits than float64 holds and the cap must hold the claim.
+    eps = [float(CALIBRATION_EPS[i]) for i in MANIFOLD_INDICES]
+    options = {} if rtol is None else {"rtol": rtol}
+    result = escape_time(case, 4, 16, "1,eps,eps,eps", eps, system="manifold", **options)
+    assert result.system == "manifold" and result.fraction == 0.5
+    table = assert_digits_are_lower_bounds(case, result, MANIFOLD_INDICES, manifold_exact)
+    if rtol is None or rtol <= 1e-12:
+        assert all(d >= 12 for _, d, _ in table)  # and not needlessly pessimistic
+
+
+@pytest.mark.slow
+def test_a_stored_manifold_reference_is_recomputed():
+    # The first (38-digit) computation of one stored point.
+    index = 2
+    tau, _ = manifold_reference(
+        "gelu", CALIBRATION_EPS[index], dps=38, step="0.22", cutoff=13.5, columns=14
+    )
+    with mpmath.workdps(40):
+        stored = manifold_exact("gelu", index)
+        assert abs(tau - stored) / stored < mpmath.mpf(10) ** -30
 
 
 # -- (b) error bars that cover: exact exponents and prefactors ------------------------------
