@@ -7,8 +7,8 @@ smooth path timed in the same run (the baseline). Then the float64 escape time a
 ε = 1e-3 on the scalar system (two integrations, as ``escape_time`` runs them).
 
 Target: at most 5× tanh per evaluation for the ReLU family without reachable kinks
-(relu, leaky_relu, elu, softsign). Measured 2026-12-06 (2 cores, a test run alongside):
-relu 4.8×, leaky_relu 6.3×, elu 4.5×, softsign 5.3×, hardswish 8.0×, hardtanh 17.6×;
+(relu, leaky_relu, elu, softsign). Measured 2026-12-06 on a quiet 2-core machine:
+relu 4.5×, leaky_relu 5.8× (not met), elu 4.0×, softsign 4.8×, hardswish 7.4×, hardtanh 16×;
 before this benchmark's changes (cached Gauss–Legendre rule, a where-fold for Piecewise),
 hardswish and hardtanh took 1.2 and 4.8 ms per evaluation, now 0.4 and 1.4 ms (quiet).
 The rest is Python overhead per layer and per Piecewise branch (σ, σ' on two passes: the
