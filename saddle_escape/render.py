@@ -222,15 +222,17 @@ def normal_form(asym) -> list[str]:
     :class:`~saddle_escape.symbolic.bias.BiasLaw`)."""
     exactness = "exact" if asym.exact else f"numeric, {asym.dps} digits"
     if not hasattr(asym, "normal_form"):  # the output-bias law
+        form = "≡ P_c(0) to the order computed" if asym.p is None else f"= P_c(0) − k·y^{asym.p}"
         lines = [
-            f"centred loss ({exactness}): P_c(y) = P_c(0) − k·y^{asym.p}, k = "
+            f"centred loss ({exactness}): P_c(y) {form}, k = "
             + ("-" if asym.k is None else number(asym.k))
             + (f"; slow-manifold metric λ = {number(asym.lam)}" if asym.lam is not None else ""),
             f"regime: {asym.regime}" + (f", τ★ ∝ ε^-{asym.exponent}" if asym.exponent else ""),
         ]
         if asym.prefactor is not None:
-            term = "·ln(1/ε)" if asym.regime == "log" else f"·ε^-{asym.exponent}"
-            lines.append(f"τ★(ε) = ({number(asym.prefactor)}){term} · (1 + o(1))")
+            power = f"·ε^-{asym.exponent} · (1 + o(1))"
+            term = "·ln(1/ε) + O(1)" if asym.regime == "log" else power
+            lines.append(f"τ★(ε) = ({number(asym.prefactor)}){term}")
         return lines + [f"note: {n}" for n in asym.notes]
     lines = [
         f"normal form ({exactness}): dy/dt = {sp.sstr(asym.normal_form())} + …",
