@@ -13,6 +13,7 @@ import sympy as sp
 
 from saddle_escape.classes import UniversalityClass
 from saddle_escape.classes.universality import Classification
+from saddle_escape.symbolic.bias import BiasLaw
 from saddle_escape.tables import format_table
 
 __all__ = [
@@ -221,7 +222,7 @@ def normal_form(asym) -> list[str]:
     """Lines for an :class:`~saddle_escape.symbolic.asymptotics.Asymptotics` (or a
     :class:`~saddle_escape.symbolic.bias.BiasLaw`)."""
     exactness = "exact" if asym.exact else f"numeric, {asym.dps} digits"
-    if not hasattr(asym, "normal_form"):  # the output-bias law
+    if isinstance(asym, BiasLaw):
         form = "≡ P_c(0) to the order computed" if asym.p is None else f"= P_c(0) − k·y^{asym.p}"
         lines = [
             f"centred loss ({exactness}): P_c(y) {form}, k = "

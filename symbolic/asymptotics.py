@@ -27,6 +27,7 @@ finite regime (p = 1) the limit τ★(0⁺) and the slope dτ★/dε(0⁺) are c
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -845,10 +846,14 @@ def _no_drive_proof(model: ReducedModel) -> str | None:
     )
 
 
-def _coefficients_until_nonzero(model, base, extra_terms, dps, seconds, piecewise):
+def _coefficients_until_nonzero(model, base, extra_terms, dps, seconds, piecewise, centred=False):
     """c_m through the first order p where P(y) − P(0) is non-zero and the
-    ``max(p − 2, 0) + extra_terms`` orders after it (orders up to :data:`MAX_ORDER`)."""
-    compute = _piecewise_coefficients if piecewise else _smooth_coefficients
+    ``max(p − 2, 0) + extra_terms`` orders after it (orders up to :data:`MAX_ORDER`);
+    ``centred``: of the centred loss (smooth σ, :func:`_smooth_coefficients`)."""
+    if piecewise:
+        compute = _piecewise_coefficients
+    else:
+        compute = functools.partial(_smooth_coefficients, centred=centred)
     orders = [base]
     predicted = _predicted_order(model, piecewise)
     if predicted is not None:

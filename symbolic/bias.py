@@ -55,10 +55,9 @@ import sympy as sp
 from saddle_escape.symbolic.asymptotics import (
     MAX_ORDER,
     _check_arguments,
+    _coefficients_until_nonzero,
     _expectation,
-    _is_zero,
     _json_string,
-    _smooth_coefficients,
 )
 from saddle_escape.symbolic.outcomes import ConvergenceError, Status
 from saddle_escape.symbolic.reduction import ReducedModel
@@ -276,14 +275,9 @@ def bias_law(
             "(escape_time, manifold system) but have no expansion"
         )
     bias_free = replace(model, biases=())
-    p = None
-    for order in sorted({model.r, model.r + 1, 2 * model.r, MAX_ORDER}):
-        if order > MAX_ORDER:
-            continue
-        c, exact, _ = _smooth_coefficients(bias_free, order, dps, time_limit_seconds, True)
-        p = next((m for m in range(1, order + 1) if not _is_zero(c[m], exact, dps)), None)
-        if p is not None:
-            break
+    c, exact, _, _, p = _coefficients_until_nonzero(
+        bias_free, model.r, 0, dps, time_limit_seconds, False, centred=True
+    )
     notes = [
         "an output bias B_L is trained with the weights: the output's mean is fitted at rate "
         "λ = 1 + ‖∇_Y E F‖², and the scales then follow the centred loss ½Var(F − s·g) on the "

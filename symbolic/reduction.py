@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 from saddle_escape.symbolic.outcomes import ExpressionError
 from saddle_escape.symbolic.parsing import X, parse_expression
+from saddle_escape.symbolic.taylor import has_piecewise
 
 __all__ = [
     "G",
@@ -551,7 +552,7 @@ def reduced_model(
             "substitute numbers for the reduced dynamics"
         )
     layers = parse_biases(biases, depth)
-    if layers and sigma.has(sp.Max, sp.Min, sp.Abs, sp.Piecewise, sp.Heaviside, sp.sign):
+    if layers and has_piecewise(sigma):
         raise ValueError(
             f"biases are supported for σ smooth on the line (the class D activations), not "
             f"for the piecewise {label!r}: its kink crossings move with the biases"
